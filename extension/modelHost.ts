@@ -1,0 +1,280 @@
+// The one owner of the sidecar's lifetime: starts it on first need, loads the model from settings,
+// mirrors its status, restarts it after a crash (with backoff, giving up after repeated crashes),
+// and gives the rest of the extension typed, cancellable requests.
+import * as vscode from "vscode";
+import {
+    CloseAction,
+    ErrorAction,
+    LanguageClient,
+    ProgressType,
+    ResponseError,
+    State,
+    TransportKind,
+    type CloseHandlerResult,
+    type ErrorHandler,
+} from "vscode-languageclient/node";
+import {
+    errorCodeName,
+    type ChatDelta,
+    type ChatParams,
+    type ChatResult,
+    type ErrorCode,
+    type LoadParams,
+    type ModelInfo,
+    type ParamsOf,
+    type RequestMethod,
+    type ResultOf,
+    type SidecarState,
+} from "../sidecar/protocol.js";
+import { loadParamsFromSettings, MODEL_SETTINGS, sameLoadParams } from "./settings.js";
+
+export type HostState =
+    | { kind: "stopped" }
+    | { kind: "noModel" }
+    | { kind: "starting" }
+    | { kind: "loading"; progress: number; modelPath: string }
+    | { kind: "ready"; model: ModelInfo }
+    | { kind: "error"; code: ErrorCode | "crashed" | "startFailed"; message: string };
+
+/** A failed request, with the protocol's error code and a message meant for the user. */
+export class OlmoError extends Error {
+    constructor(
+        public readonly code: ErrorCode | "noModel" | "crashed" | "internal",
+        message: string,
+    ) {
+        super(message);
+    }
+}
+
+const CRASH_WINDOW_MS = 3 * 60_000;
+const MAX_CRASHES = 5;
+const deltaType = new ProgressType<ChatDelta>();
+type StreamedMethod = "olmo/chat" | "olmo/explain" | "olmo/rewrite";
+
+export class ModelHost implements vscode.Disposable {
+    private client?: LanguageClient;
+    private starting?: Promise<LanguageClient>;
+    private loading?: { params: LoadParams; promise: Promise<ModelInfo> };
+    /** What the running sidecar has loaded; cleared whenever the process goes away. */
+    private loadedParams?: LoadParams;
+    private currentState: HostState = { kind: "stopped" };
+    private readonly crashes: number[] = [];
+    /** Set after repeated crashes: nothing restarts the process until the user asks. */
+    private gaveUp?: string;
+    private nextPartialToken = 0;
+    private readonly stateEmitter = new vscode.EventEmitter<HostState>();
+    private readonly answerEmitter = new vscode.EventEmitter<ChatResult>();
+    private readonly disposables: vscode.Disposable[] = [];
+
+    readonly onDidChangeState = this.stateEmitter.event;
+    /** Fires after every completed answer (for the status bar's speed figures). */
+    readonly onDidFinishAnswer = this.answerEmitter.event;
+
+    constructor(
+        private readonly sidecarPath: string,
+        readonly log: vscode.LogOutputChannel,
+    ) {
+        this.disposables.push(
+            this.stateEmitter,
+            this.answerEmitter,
+            vscode.workspace.onDidChangeConfiguration((e) => {
+                if (MODEL_SETTINGS.some((s) => e.affectsConfiguration(s))) void this.onModelSettingsChanged();
+            }),
+        );
+    }
+
+    get state(): HostState {
+        return this.currentState;
+    }
+
+    /** Starts the sidecar if needed and loads the configured model if it is not loaded yet. */
+    async ensureReady(): Promise<ModelInfo> {
+        if (this.gaveUp) throw new OlmoError("crashed", `${this.gaveUp} Run OLMo: Restart Model Process to try again.`);
+        const params = loadParamsFromSettings();
+        if (!params) {
+            this.setState({ kind: "noModel" });
+            throw new OlmoError("noModel", "No model is set. Set olmo.modelPath to an OLMo-2 .gguf file.");
+        }
+        if (this.currentState.kind === "ready" && sameLoadParams(params, this.loadedParams)) return this.currentState.model;
+        if (this.loading && sameLoadParams(params, this.loading.params)) return this.loading.promise;
+        const promise = this.load(params);
+        this.loading = { params, promise };
+        try {
+            return await promise;
+        } finally {
+            if (this.loading?.promise === promise) this.loading = undefined;
+        }
+    }
+
+    private async load(params: LoadParams): Promise<ModelInfo> {
+        const client = await this.startClient();
+        this.loadedParams = undefined;
+        const info = await this.send(client, "olmo/load", params);
+        this.loadedParams = params;
+        return info;
+    }
+
+    /** A typed request to the sidecar, after making sure the model is ready. */
+    async request<M extends RequestMethod>(method: M, params: ParamsOf<M>, token?: vscode.CancellationToken): Promise<ResultOf<M>> {
+        await this.ensureReady();
+        return this.send(await this.startClient(), method, params, token);
+    }
+
+    /** Streams an answer: `onDelta` gets text as it is generated; cancelling returns the partial answer. */
+    chat(params: Omit<ChatParams, "partialResultToken">, onDelta: (text: string) => void, token?: vscode.CancellationToken): Promise<ChatResult> {
+        return this.stream("olmo/chat", params, (delta) => onDelta(delta.text), token);
+    }
+
+    /**
+     * A streamed request (chat, explain, rewrite): deltas arrive as LSP partial results on a token
+     * of this request; a rewrite's delta may `replace` everything before it.
+     */
+    async stream<M extends StreamedMethod>(method: M, params: Omit<ParamsOf<M>, "partialResultToken">, onDelta: (delta: ChatDelta) => void, token?: vscode.CancellationToken): Promise<ResultOf<M>> {
+        await this.ensureReady();
+        const client = await this.startClient();
+        const partialResultToken = `olmo-${++this.nextPartialToken}`;
+        const subscription = client.onProgress(deltaType, partialResultToken, onDelta);
+        try {
+            const result = await this.send(client, method, { ...params, partialResultToken } as ParamsOf<M>, token);
+            this.answerEmitter.fire(result);
+            return result;
+        } finally {
+            subscription.dispose();
+        }
+    }
+
+    private async send<M extends RequestMethod>(client: LanguageClient, method: M, params: ParamsOf<M>, token?: vscode.CancellationToken): Promise<ResultOf<M>> {
+        try {
+            return (await client.sendRequest(method, params, token)) as ResultOf<M>;
+        } catch (error) {
+            throw toOlmoError(error);
+        }
+    }
+
+    private startClient(): Promise<LanguageClient> {
+        if (this.client?.state === State.Running) return Promise.resolve(this.client);
+        this.starting ??= this.createClient().finally(() => (this.starting = undefined));
+        return this.starting;
+    }
+
+    private async createClient(): Promise<LanguageClient> {
+        if (this.client) {
+            // A client that gave up after crashes: throw it away and start clean.
+            await this.client.dispose().catch(() => undefined);
+            this.client = undefined;
+        }
+        this.setState({ kind: "starting" });
+        const run = { module: this.sidecarPath, transport: TransportKind.stdio };
+        const client = new LanguageClient(
+            "olmo",
+            "OLMo Local",
+            { run, debug: run },
+            {
+                documentSelector: [],
+                outputChannel: this.log,
+                errorHandler: this.crashPolicy(),
+                initializationFailedHandler: () => false,
+            },
+        );
+        client.onNotification("olmo/status", (status: SidecarState) => this.onSidecarStatus(status));
+        client.onDidChangeState((e) => {
+            if (e.newState !== State.Running) this.loadedParams = undefined;
+        });
+        this.client = client;
+        try {
+            await client.start();
+        } catch (error) {
+            const message = `The OLMo model process could not start: ${(error as Error).message ?? error}`;
+            this.setState({ kind: "error", code: "startFailed", message });
+            throw new OlmoError("internal", message);
+        }
+        return client;
+    }
+
+    /** Restart on a crash with growing delays; stop after MAX_CRASHES within CRASH_WINDOW_MS. */
+    private crashPolicy(): ErrorHandler {
+        return {
+            error: () => ({ action: ErrorAction.Continue }),
+            closed: async (): Promise<CloseHandlerResult> => {
+                const now = Date.now();
+                this.crashes.push(now);
+                while (this.crashes.length && now - this.crashes[0] > CRASH_WINDOW_MS) this.crashes.shift();
+                this.loadedParams = undefined;
+                if (this.crashes.length >= MAX_CRASHES) {
+                    const message = `The OLMo model process crashed ${this.crashes.length} times in 3 minutes and will not be restarted.`;
+                    this.gaveUp = message;
+                    this.setState({ kind: "error", code: "crashed", message });
+                    void vscode.window.showErrorMessage(message, "Restart", "Show Log").then((choice) => {
+                        if (choice === "Restart") void this.restart();
+                        if (choice === "Show Log") this.log.show();
+                    });
+                    return { action: CloseAction.DoNotRestart, handled: true };
+                }
+                this.log.warn(`model process exited unexpectedly (crash ${this.crashes.length} in the last 3 minutes); restarting`);
+                this.setState({ kind: "stopped" });
+                await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** (this.crashes.length - 1)));
+                return { action: CloseAction.Restart, handled: true };
+            },
+        };
+    }
+
+    private onSidecarStatus(status: SidecarState): void {
+        switch (status.state) {
+            case "idle":
+                return;
+            case "loading":
+                return this.setState({ kind: "loading", progress: status.progress, modelPath: status.modelPath });
+            case "ready":
+                return this.setState({ kind: "ready", model: status.model });
+            case "error":
+                return this.setState({ kind: "error", code: status.code, message: status.message });
+        }
+    }
+
+    /** Stops the process (if any), clears the crash history and loads the model again if one is set. */
+    async restart(): Promise<void> {
+        this.crashes.length = 0;
+        this.gaveUp = undefined;
+        await this.stopClient();
+        if (loadParamsFromSettings()) await this.ensureReady();
+        else this.setState({ kind: "noModel" });
+    }
+
+    private async onModelSettingsChanged(): Promise<void> {
+        // Reload only what is already in use; an idle extension stays idle.
+        if (this.currentState.kind === "stopped" && !this.client) return;
+        await this.ensureReady().catch((error: Error) => this.log.error(`reload after settings change failed: ${error.message}`));
+    }
+
+    private async stopClient(): Promise<void> {
+        const client = this.client;
+        this.client = undefined;
+        this.loadedParams = undefined;
+        if (client) await client.dispose(2000).catch(() => undefined);
+        this.setState({ kind: "stopped" });
+    }
+
+    private setState(state: HostState): void {
+        this.currentState = state;
+        this.stateEmitter.fire(state);
+    }
+
+    async dispose(): Promise<void> {
+        await this.stopClient();
+        for (const d of this.disposables) d.dispose();
+    }
+}
+
+function toOlmoError(error: unknown): OlmoError {
+    if (error instanceof OlmoError) return error;
+    if (error instanceof ResponseError) {
+        const name = errorCodeName(error.code);
+        if (name) return new OlmoError(name, error.message);
+        return new OlmoError("internal", error.message);
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    if (/connection got disposed|pending response rejected|closed/i.test(message)) {
+        return new OlmoError("crashed", "The OLMo model process stopped while answering. It restarts by itself; try again.");
+    }
+    return new OlmoError("internal", message);
+}

@@ -1,0 +1,46 @@
+// Reading settings. Paths and process settings are machine-scoped: only the user's own (global)
+// value counts, so a workspace can never point the extension at another file or binary.
+import * as vscode from "vscode";
+import type { GpuChoice, LoadParams, Sampling } from "../sidecar/protocol.js";
+
+const SECTION = "olmo";
+
+function machineValue<T>(key: string, fallback: T): T {
+    const inspected = vscode.workspace.getConfiguration(SECTION).inspect<T>(key);
+    return inspected?.globalValue ?? inspected?.defaultValue ?? fallback;
+}
+
+/** The load parameters from settings, or undefined when no model file is configured. */
+export function loadParamsFromSettings(): LoadParams | undefined {
+    const modelPath = machineValue("modelPath", "").trim();
+    if (!modelPath) return undefined;
+    const gpuLayers = machineValue<string | number>("gpuLayers", "auto");
+    const threads = machineValue("threads", 0);
+    return {
+        modelPath,
+        gpu: machineValue<GpuChoice>("gpu", "auto"),
+        gpuLayers: typeof gpuLayers === "number" ? gpuLayers : "auto",
+        contextSize: machineValue("contextSize", 4096),
+        threads: threads > 0 ? threads : undefined,
+    };
+}
+
+export function samplingFromSettings(): Sampling {
+    const config = vscode.workspace.getConfiguration(SECTION);
+    return {
+        temperature: config.get<number>("temperature", 0.7),
+        topP: config.get<number>("topP", 0.9),
+        maxTokens: config.get<number>("maxTokens", 1024),
+    };
+}
+
+export function systemPromptFromSettings(): string {
+    return vscode.workspace.getConfiguration(SECTION).get<string>("systemPrompt", "");
+}
+
+/** Settings whose change needs the model loaded again. */
+export const MODEL_SETTINGS = ["modelPath", "gpu", "gpuLayers", "contextSize", "threads"].map((k) => `${SECTION}.${k}`);
+
+export function sameLoadParams(a: LoadParams | undefined, b: LoadParams | undefined): boolean {
+    return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+}

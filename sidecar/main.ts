@@ -1,0 +1,160 @@
+// The sidecar process: serves the OLMo protocol (protocol.ts) over stdio with LSP framing. It never
+// imports `vscode`; the extension starts it through vscode-languageclient and supervises it.
+import "./stdoutGuard.js";
+import os from "node:os";
+import { createRequire } from "node:module";
+import {
+    createConnection,
+    ProgressType,
+    ResponseError,
+    StreamMessageReader,
+    StreamMessageWriter,
+    type CancellationToken,
+} from "vscode-languageserver/node";
+import { DeltaBatcher } from "./deltaBatcher.js";
+import { explainPrompt, rewritePrompt } from "./prompts.js";
+import { RewriteCodeStream } from "./rewriteOutput.js";
+import type { Engine } from "./engine.js";
+import { errorText, SidecarError } from "./errors.js";
+import {
+    PROTOCOL_VERSION,
+    type Backend,
+    type ChatDelta,
+    type ChatMessage,
+    type Notifications,
+    type ParamsOf,
+    type RequestMethod,
+    type ResultOf,
+    type SidecarCapabilities,
+} from "./protocol.js";
+
+declare const SIDECAR_VERSION: string; // injected by the build
+
+const connection = createConnection(new StreamMessageReader(process.stdin), new StreamMessageWriter(process.stdout));
+const log = (message: string) => process.stderr.write(`[sidecar] ${message}\n`);
+// node-llama-cpp takes most of a second to import: load it (in its own chunk) on the first
+// request that needs it, so that `initialize` answers at once.
+let engine: Promise<Engine> | undefined;
+function getEngine(): Promise<Engine> {
+    engine ??= import("./engine.js").then(({ Engine }) => new Engine({ status: (state) => notify("olmo/status", state), log }));
+    return engine;
+}
+const deltaType = new ProgressType<ChatDelta>();
+
+function notify<N extends keyof Notifications>(method: N, params: Notifications[N]): void {
+    void connection.sendNotification(method, params);
+}
+
+/** Registers a typed handler; errors become JSON-RPC errors with stable codes. */
+function handle<M extends RequestMethod>(method: M, handler: (params: ParamsOf<M>, token: CancellationToken) => Promise<ResultOf<M>> | ResultOf<M>): void {
+    connection.onRequest(method, async (params: ParamsOf<M>, token: CancellationToken) => {
+        try {
+            if (params === null || typeof params !== "object") throw new SidecarError("invalidParams", `${method} needs an object of parameters.`);
+            return await handler(params, token);
+        } catch (error) {
+            if (error instanceof SidecarError) return new ResponseError(error.rpcCode, error.message, { code: error.code });
+            log(`${method} failed: ${error instanceof Error ? error.stack : String(error)}`);
+            return new ResponseError(-32603, `Internal error in ${method}: ${errorText(error)}`);
+        }
+    });
+}
+
+/** Text deltas for a request, coalesced and sent as `$/progress` on its partial result token. */
+function streamTo(token: string | number | undefined): DeltaBatcher {
+    return new DeltaBatcher((delta) => {
+        if (token !== undefined) void connection.sendProgress(deltaType, token, delta);
+    });
+}
+
+/** The backends whose prebuilt binary package shipped with this build, found without loading them. */
+function shippedBackends(): Backend[] {
+    const fromLlama = createRequire(import.meta.resolve("node-llama-cpp"));
+    const platform = { win32: "win", darwin: "mac" }[process.platform as string] ?? process.platform;
+    const candidates: Array<[Backend, string]> = [
+        ["cuda", `${platform}-${process.arch}-cuda`],
+        ["vulkan", `${platform}-${process.arch}-vulkan`],
+        ["metal", `${platform}-${process.arch}-metal`],
+        ["cpu", `${platform}-${process.arch}`],
+    ];
+    return candidates.flatMap(([backend, pkg]) => {
+        try {
+            fromLlama.resolve(`@node-llama-cpp/${pkg}`);
+            return [backend];
+        } catch {
+            return [];
+        }
+    });
+}
+
+connection.onInitialize(() => {
+    const capabilities: SidecarCapabilities = {
+        protocolVersion: PROTOCOL_VERSION,
+        sidecarVersion: SIDECAR_VERSION,
+        nodeLlamaCppVersion: NODE_LLAMA_CPP_VERSION,
+        backends: shippedBackends(),
+        cpuCores: os.availableParallelism(),
+    };
+    return { serverInfo: { name: "olmo-local-sidecar", version: SIDECAR_VERSION }, capabilities: { experimental: { olmo: capabilities } } };
+});
+
+declare const NODE_LLAMA_CPP_VERSION: string; // injected by the build
+
+handle("olmo/load", async (params) => (await getEngine()).load(params));
+handle("olmo/unload", async () => {
+    await (await getEngine()).unload();
+    return null;
+});
+handle("olmo/modelInfo", async () => (await getEngine()).modelInfo);
+handle("olmo/countTokens", async (params) => (await getEngine()).countTokens(params));
+handle("olmo/formatPrompt", async (params) => (await getEngine()).formatPrompt(params.messages));
+handle("olmo/chat", async (params, token) => {
+    const batcher = streamTo(params.partialResultToken);
+    try {
+        return await (await getEngine()).chat(params.conversationId, params.messages, params.sampling ?? {}, (text) => batcher.push({ text }), token);
+    } finally {
+        batcher.flush();
+    }
+});
+handle("olmo/explain", async (params, token) => {
+    const prompt = explainPrompt(params);
+    const messages: ChatMessage[] = [...(params.history ?? []), { role: "user", content: prompt }];
+    const batcher = streamTo(params.partialResultToken);
+    try {
+        const result = await (await getEngine()).chat(params.conversationId, messages, params.sampling ?? {}, (text) => batcher.push({ text }), token);
+        return { ...result, prompt };
+    } finally {
+        batcher.flush();
+    }
+});
+let rewrites = 0;
+handle("olmo/rewrite", async (params, token) => {
+    const messages: ChatMessage[] = [{ role: "user", content: rewritePrompt(params) }];
+    const engine = await getEngine();
+    // Room for the code to come back with changes; greedy unless asked otherwise (code wants the likeliest tokens).
+    const codeTokens = engine.countTokens({ text: params.code }).tokens;
+    const sampling = { temperature: 0, maxTokens: 2 * codeTokens + 128, ...params.sampling };
+    const code = new RewriteCodeStream();
+    const batcher = streamTo(params.partialResultToken);
+    try {
+        const result = await engine.chat(`rewrite:${++rewrites}`, messages, sampling, (text) => {
+            const delta = code.push(text);
+            if (delta) batcher.push(delta);
+        }, token);
+        const final = code.finish();
+        if (final.delta) batcher.push(final.delta);
+        return { ...result, code: final.code };
+    } finally {
+        batcher.flush();
+    }
+});
+
+connection.onShutdown(async () => {
+    await (await engine)?.dispose();
+});
+connection.onExit(() => process.exit(0));
+// When the extension host goes away, stdin closes: leave instead of lingering with a model in memory.
+process.stdin.on("end", () => process.exit(0));
+process.on("uncaughtException", (error) => log(`uncaught: ${error.stack ?? error}`));
+process.on("unhandledRejection", (error) => log(`unhandled rejection: ${error instanceof Error ? error.stack : String(error)}`));
+
+connection.listen();

@@ -1,0 +1,215 @@
+// The extension <-> sidecar protocol: JSON-RPC 2.0 over stdio (LSP framing).
+// Defined once here, with no runtime dependencies, and imported by both ends.
+// The sidecar serves it, so it lives in sidecar/.
+
+export const PROTOCOL_VERSION = 1;
+
+export type GpuChoice = "auto" | "cuda" | "vulkan" | "metal" | "cpu";
+export type Backend = "cuda" | "vulkan" | "metal" | "cpu";
+
+/** Returned in `initialize`'s `serverInfo` / `capabilities.experimental.olmo`. */
+export interface SidecarCapabilities {
+    protocolVersion: number;
+    sidecarVersion: string;
+    nodeLlamaCppVersion: string;
+    /** Backends whose binaries are present for this platform (not a promise that a GPU exists). */
+    backends: Backend[];
+    cpuCores: number;
+}
+
+export type Role = "system" | "user" | "assistant";
+export interface ChatMessage {
+    role: Role;
+    content: string;
+}
+
+export interface Sampling {
+    /** 0 means greedy. */
+    temperature?: number;
+    topP?: number;
+    maxTokens?: number;
+    /** Fixed seed; when absent each request draws a fresh one, so Retry does not repeat itself. */
+    seed?: number;
+    /** Text -> bias added to the logits of the tokens of that text (llama.cpp's logit bias). */
+    tokenBias?: Record<string, number>;
+}
+
+export interface LoadParams {
+    modelPath: string;
+    gpu?: GpuChoice;
+    /** "auto" fits what the VRAM allows. */
+    gpuLayers?: "auto" | number;
+    contextSize?: number;
+    /** Capped at the machine's math cores. */
+    threads?: number;
+    /** Conversations kept in the KV cache at once (each costs a full context of KV memory). */
+    sequences?: number;
+}
+
+export interface ModelInfo {
+    path: string;
+    name: string;
+    architecture: string;
+    /** e.g. "Q4_K_M" */
+    quantization: string;
+    fileSizeBytes: number;
+    parameters?: number;
+    contextSize: number;
+    trainContextSize: number;
+    sequences: number;
+    backend: Backend;
+    gpuName?: string;
+    gpuLayers: number;
+    totalLayers: number;
+    threads: number;
+    loadMs: number;
+    vramBytes?: number;
+    ramBytes?: number;
+}
+
+export interface ChatParams {
+    conversationId: string;
+    messages: ChatMessage[];
+    sampling?: Sampling;
+    /** LSP partial result token: text deltas arrive as `$/progress` with a `ChatDelta` value. */
+    partialResultToken?: string | number;
+}
+
+export interface ExplainParams {
+    conversationId: string;
+    /** The conversation so far; the explanation request is appended to it. */
+    history?: ChatMessage[];
+    code: string;
+    language: string;
+    fileName?: string;
+    /** "12-30" style, for the prompt only. */
+    lines?: string;
+    instruction?: string;
+    sampling?: Sampling;
+    partialResultToken?: string | number;
+}
+
+export interface RewriteParams {
+    code: string;
+    language: string;
+    fileName?: string;
+    instruction: string;
+    sampling?: Sampling;
+    partialResultToken?: string | number;
+}
+
+/** The value of each `$/progress` notification on a partial result token. */
+export interface ChatDelta {
+    text: string;
+    /** The text replaces everything streamed so far (rewrite: the code extraction changed). */
+    replace?: boolean;
+}
+
+export type StopReason = "eos" | "maxTokens" | "cancelled" | "contextFull";
+
+export interface Usage {
+    promptTokens: number;
+    completionTokens: number;
+    /** Prompt tokens taken from the KV cache instead of being evaluated again. */
+    reusedTokens: number;
+}
+
+export interface Timings {
+    /** From the request's arrival to the first text delta. */
+    timeToFirstTokenMs: number;
+    /** Completion tokens per second, measured from the first token to the last. */
+    tokensPerSecond: number;
+    totalMs: number;
+}
+
+export interface DroppedTurns {
+    /** Indices into the request's `messages` that were left out to fit the context. */
+    messageIndices: number[];
+    tokens: number;
+}
+
+export interface ChatResult {
+    text: string;
+    stopReason: StopReason;
+    usage: Usage;
+    timings: Timings;
+    /** Present when old turns were dropped to fit the context; nothing is cut silently. */
+    dropped?: DroppedTurns;
+    contextSize: number;
+}
+
+export interface ExplainResult extends ChatResult {
+    /** The user message the sidecar built and answered; the conversation keeps it. */
+    prompt: string;
+}
+
+/** A rewrite streams code, not the raw answer: its deltas add up to `code`. */
+export interface RewriteResult extends ChatResult {
+    /** The code alone, parsed out of the answer (`text`). */
+    code: string;
+}
+
+export interface CountTokensParams {
+    messages?: ChatMessage[];
+    text?: string;
+}
+export interface CountTokensResult {
+    tokens: number;
+    contextSize: number;
+}
+
+export interface FormatPromptParams {
+    messages: ChatMessage[];
+}
+export interface FormatPromptResult {
+    /** The exact prompt text, control tokens written as text. */
+    text: string;
+    tokens: number;
+}
+
+export type SidecarState =
+    | { state: "idle" }
+    | { state: "loading"; progress: number; modelPath: string }
+    | { state: "ready"; model: ModelInfo }
+    | { state: "error"; code: ErrorCode; message: string };
+
+/** Stable JSON-RPC error codes (server-defined range). */
+export const ErrorCodes = {
+    modelNotLoaded: -32001,
+    modelMissing: -32002,
+    modelInvalid: -32003,
+    unsupportedArchitecture: -32004,
+    outOfMemory: -32005,
+    contextOverflow: -32006,
+    busy: -32007,
+    loadFailed: -32008,
+    invalidParams: -32602,
+    /** LSP's RequestCancelled. */
+    cancelled: -32800,
+} as const;
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export function errorCodeName(code: number): ErrorCode | undefined {
+    return (Object.keys(ErrorCodes) as ErrorCode[]).find((k) => ErrorCodes[k] === code);
+}
+
+/** Request methods: name -> [params, result]. Both ends derive their typed helpers from this map. */
+export interface Requests {
+    "olmo/load": [LoadParams, ModelInfo];
+    "olmo/unload": [Record<string, never>, null];
+    "olmo/chat": [ChatParams, ChatResult];
+    "olmo/explain": [ExplainParams, ExplainResult];
+    "olmo/rewrite": [RewriteParams, RewriteResult];
+    "olmo/countTokens": [CountTokensParams, CountTokensResult];
+    "olmo/formatPrompt": [FormatPromptParams, FormatPromptResult];
+    "olmo/modelInfo": [Record<string, never>, ModelInfo | null];
+}
+
+/** Notifications, sidecar -> extension. */
+export interface Notifications {
+    "olmo/status": SidecarState;
+}
+
+export type RequestMethod = keyof Requests;
+export type ParamsOf<M extends RequestMethod> = Requests[M][0];
+export type ResultOf<M extends RequestMethod> = Requests[M][1];

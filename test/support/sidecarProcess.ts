@@ -1,0 +1,141 @@
+// Drives the real sidecar process (dist/sidecar.mjs) over stdio, as the extension does, with a
+// plain JSON-RPC client typed from the same protocol module.
+import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import {
+    CancellationTokenSource,
+    createMessageConnection,
+    ProgressType,
+    StreamMessageReader,
+    StreamMessageWriter,
+    type CancellationToken,
+    type MessageConnection,
+} from "vscode-jsonrpc/node";
+import type { ChatDelta, ChatParams, ChatResult, ParamsOf, RequestMethod, ResultOf, SidecarCapabilities, SidecarState } from "../../sidecar/protocol.js";
+
+export const SIDECAR_PATH = fileURLToPath(new URL("../../dist/sidecar.mjs", import.meta.url));
+
+export interface StreamedChat {
+    result: ChatResult;
+    deltas: string[];
+}
+
+export class SidecarProcess {
+    readonly statuses: SidecarState[] = [];
+    stderr = "";
+    /** Every byte the process wrote to stdout, to check that it wrote only protocol frames. */
+    readonly stdoutChunks: Buffer[] = [];
+    private nextToken = 0;
+
+    private constructor(
+        readonly child: ChildProcess,
+        readonly connection: MessageConnection,
+        readonly spawnedAt: number,
+    ) {}
+
+    static async start(): Promise<{ sidecar: SidecarProcess; capabilities: SidecarCapabilities; initializeMs: number }> {
+        const spawnedAt = performance.now();
+        const child = spawn(process.execPath, [SIDECAR_PATH, "--stdio"], { stdio: ["pipe", "pipe", "pipe"] });
+        const connection = createMessageConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
+        const sidecar = new SidecarProcess(child, connection, spawnedAt);
+        child.stderr!.on("data", (chunk: Buffer) => (sidecar.stderr += chunk.toString()));
+        child.stdout!.on("data", (chunk: Buffer) => sidecar.stdoutChunks.push(chunk));
+        connection.onNotification("olmo/status", (state: SidecarState) => {
+            sidecar.statuses.push(state);
+        });
+        connection.listen();
+        const init = (await connection.sendRequest("initialize", { processId: process.pid, rootUri: null, capabilities: {} })) as {
+            capabilities: { experimental: { olmo: SidecarCapabilities } };
+        };
+        const initializeMs = performance.now() - spawnedAt;
+        await connection.sendNotification("initialized", {});
+        return { sidecar, capabilities: init.capabilities.experimental.olmo, initializeMs };
+    }
+
+    request<M extends RequestMethod>(method: M, params: ParamsOf<M>, token?: CancellationToken): Promise<ResultOf<M>> {
+        return this.connection.sendRequest(method, params, token) as Promise<ResultOf<M>>;
+    }
+
+    /** A streamed chat; `onDelta` may cancel through the returned source. */
+    async chat(params: Omit<ChatParams, "partialResultToken">, onDelta?: (text: string, all: string[], cancel: CancellationTokenSource) => void): Promise<StreamedChat> {
+        const partialResultToken = `t${++this.nextToken}`;
+        const deltas: string[] = [];
+        const cancel = new CancellationTokenSource();
+        const subscription = this.connection.onProgress(new ProgressType<ChatDelta>(), partialResultToken, ({ text }) => {
+            deltas.push(text);
+            onDelta?.(text, deltas, cancel);
+        });
+        try {
+            const result = await this.request("olmo/chat", { ...params, partialResultToken }, cancel.token);
+            return { result, deltas };
+        } finally {
+            subscription.dispose();
+            cancel.dispose();
+        }
+    }
+
+    /** A streamed explain or rewrite; `shown` is the text after applying each delta (append or replace). */
+    async task<M extends "olmo/explain" | "olmo/rewrite">(
+        method: M,
+        params: Omit<ParamsOf<M>, "partialResultToken">,
+        onDelta?: (shown: string, count: number, cancel: CancellationTokenSource) => void,
+    ): Promise<{ result: ResultOf<M>; shown: string; deltas: ChatDelta[] }> {
+        const partialResultToken = `t${++this.nextToken}`;
+        const deltas: ChatDelta[] = [];
+        let shown = "";
+        const cancel = new CancellationTokenSource();
+        const subscription = this.connection.onProgress(new ProgressType<ChatDelta>(), partialResultToken, (delta) => {
+            deltas.push(delta);
+            shown = delta.replace ? delta.text : shown + delta.text;
+            onDelta?.(shown, deltas.length, cancel);
+        });
+        try {
+            const result = await this.request(method, { ...params, partialResultToken } as ParamsOf<M>, cancel.token);
+            return { result, shown, deltas };
+        } finally {
+            subscription.dispose();
+            cancel.dispose();
+        }
+    }
+
+    /** Resolves when the process has exited (with its code), for exit tests. */
+    exited(): Promise<number | null> {
+        if (this.child.exitCode !== null || this.child.signalCode !== null) return Promise.resolve(this.child.exitCode);
+        return new Promise((resolve) => this.child.once("exit", (code) => resolve(code)));
+    }
+
+    async stop(): Promise<void> {
+        if (this.child.exitCode === null && this.child.signalCode === null) {
+            try {
+                await Promise.race([this.connection.sendRequest("shutdown"), this.exited()]);
+                await this.connection.sendNotification("exit");
+            } catch {
+                // Already gone.
+            }
+            const exited = this.exited();
+            const killTimer = setTimeout(() => this.child.kill("SIGKILL"), 5000);
+            await exited;
+            clearTimeout(killTimer);
+        }
+        this.connection.dispose();
+    }
+}
+
+/** Splits raw stdout into LSP frames; throws on any byte that is not part of a well-formed frame. */
+export function parseFrames(raw: Buffer): unknown[] {
+    const messages: unknown[] = [];
+    let at = 0;
+    while (at < raw.length) {
+        const headerEnd = raw.indexOf("\r\n\r\n", at);
+        if (headerEnd < 0) throw new Error(`stray bytes on stdout at ${at}: ${JSON.stringify(raw.subarray(at, at + 80).toString())}`);
+        const header = raw.subarray(at, headerEnd).toString("ascii");
+        const length = /^Content-Length: (\d+)$/im.exec(header)?.[1];
+        if (!length || !/^(Content-(Length|Type): [^\r\n]+\r?\n?)+$/i.test(header)) {
+            throw new Error(`not a frame header at ${at}: ${JSON.stringify(header.slice(0, 80))}`);
+        }
+        const bodyStart = headerEnd + 4;
+        messages.push(JSON.parse(raw.subarray(bodyStart, bodyStart + Number(length)).toString("utf8")));
+        at = bodyStart + Number(length);
+    }
+    return messages;
+}

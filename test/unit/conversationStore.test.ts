@@ -1,0 +1,163 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { ConversationStore, newConversation, titleFromText, toModelMessages, userContentForModel } from "../../extension/conversationStore.js";
+import type { Conversation, Message, UserMessage } from "../../media/protocol.js";
+
+async function withFolder(body: (folder: string) => Promise<void>): Promise<void> {
+    const folder = await mkdtemp(path.join(tmpdir(), "olmo-store-"));
+    try {
+        await body(folder);
+    } finally {
+        await rm(folder, { recursive: true, force: true });
+    }
+}
+
+function conversationWith(text: string, updatedAt: number): Conversation {
+    const conversation = newConversation(updatedAt);
+    conversation.title = titleFromText(text);
+    conversation.messages.push({ id: `u-${updatedAt}`, role: "user", text }, { id: `a-${updatedAt}`, role: "assistant", text: `About ${text}`, state: "done" });
+    return conversation;
+}
+
+describe("unit: conversation store", () => {
+    test("saves, lists newest first, reads back after a restart, and deletes", async () => {
+        await withFolder(async (folder) => {
+            const store = new ConversationStore(folder);
+            const older = conversationWith("first chat", 1000);
+            const newer = conversationWith("second chat", 2000);
+            await store.save(older);
+            await store.save(newer);
+            assert.deepEqual(
+                (await store.list()).map((c) => [c.title, c.messageCount]),
+                [["second chat", 2], ["first chat", 2]],
+            );
+
+            const reopened = new ConversationStore(folder);
+            assert.deepEqual(await reopened.get(older.id), older, "a new store (a reloaded window) reads the files");
+            await reopened.delete(older.id);
+            assert.deepEqual((await reopened.list()).map((c) => c.id), [newer.id]);
+            assert.deepEqual(await readdir(folder), [`${newer.id}.json`], "the file is gone and no temp files remain");
+        });
+    });
+
+    test("get returns a copy: changing it changes nothing stored until saved", async () => {
+        await withFolder(async (folder) => {
+            const store = new ConversationStore(folder);
+            const conversation = conversationWith("hello", 1);
+            await store.save(conversation);
+            const copy = await store.get(conversation.id);
+            copy!.messages.length = 0;
+            conversation.title = "changed";
+            assert.equal((await store.get(conversation.id))!.messages.length, 2);
+            assert.equal((await store.get(conversation.id))!.title, "hello");
+        });
+    });
+
+    test("concurrent saves of one conversation land in order, each file complete", async () => {
+        await withFolder(async (folder) => {
+            const store = new ConversationStore(folder);
+            const conversation = conversationWith("counting", 1);
+            const saves: Array<Promise<void>> = [];
+            for (let i = 0; i < 20; i++) {
+                conversation.messages.push({ id: `m${i}`, role: "user", text: `message ${i}` });
+                saves.push(store.save(conversation));
+            }
+            await Promise.all(saves);
+            const stored = JSON.parse(await readFile(path.join(folder, `${conversation.id}.json`), "utf8")) as Conversation;
+            assert.equal(stored.messages.length, 22);
+            assert.deepEqual(await readdir(folder), [`${conversation.id}.json`]);
+        });
+    });
+
+    test("an answer that was streaming when the window closed comes back as stopped", async () => {
+        await withFolder(async (folder) => {
+            const conversation = conversationWith("interrupted", 1);
+            conversation.messages.push({ id: "live", role: "assistant", text: "partial", state: "streaming" });
+            await new ConversationStore(folder).save(conversation);
+            const restored = await new ConversationStore(folder).get(conversation.id);
+            assert.deepEqual(restored!.messages.at(-1), { id: "live", role: "assistant", text: "partial", state: "stopped" });
+        });
+    });
+
+    test("unreadable files are skipped with a warning", async () => {
+        await withFolder(async (folder) => {
+            await writeFile(path.join(folder, "broken.json"), "{ not json");
+            await writeFile(path.join(folder, "wrong.json"), JSON.stringify({ id: "wrong", messages: "no" }));
+            await writeFile(path.join(folder, "notes.txt"), "ignored");
+            const good = conversationWith("good", 5);
+            await writeFile(path.join(folder, `${good.id}.json`), JSON.stringify(good));
+            const warnings: string[] = [];
+            const store = new ConversationStore(folder, (message) => warnings.push(message));
+            assert.deepEqual((await store.list()).map((c) => c.id), [good.id]);
+            assert.equal(warnings.length, 2);
+        });
+    });
+
+    test("a missing folder is an empty history, created on the first save", async () => {
+        await withFolder(async (parent) => {
+            const store = new ConversationStore(path.join(parent, "not", "yet"));
+            assert.deepEqual(await store.list(), []);
+            await store.save(conversationWith("first", 1));
+            assert.equal((await store.list()).length, 1);
+        });
+    });
+
+    test("ids that could name another path are refused", async () => {
+        await withFolder(async (folder) => {
+            const store = new ConversationStore(folder);
+            for (const id of ["../escape", "a/b", "", "x".repeat(65), "C:\\x"]) {
+                await assert.rejects(store.save({ ...newConversation(), id }), /Invalid conversation id/);
+                await assert.rejects(store.delete(id), /Invalid conversation id/);
+            }
+            assert.equal(await store.get("../escape"), undefined);
+        });
+    });
+});
+
+describe("unit: conversation to model messages", () => {
+    test("titles come from the first non-empty line, shortened", () => {
+        assert.equal(titleFromText("\n  How do   I sort a list?\nIn Python."), "How do I sort a list?");
+        assert.equal(titleFromText("   \n "), "New chat");
+        const long = titleFromText("word ".repeat(40));
+        assert.ok(long.length <= 60 && long.endsWith("…"), long);
+    });
+
+    test("the system prompt goes first; failed, streaming and empty answers are left out", () => {
+        const messages: Message[] = [
+            { id: "1", role: "user", text: "hi" },
+            { id: "2", role: "assistant", text: "", state: "failed", error: { code: "crashed", message: "boom" } },
+            { id: "3", role: "user", text: "hi again" },
+            { id: "4", role: "assistant", text: "hello", state: "done" },
+            { id: "5", role: "user", text: "stop early" },
+            { id: "6", role: "assistant", text: "partial", state: "stopped" },
+            { id: "7", role: "assistant", text: "", state: "stopped" },
+            { id: "8", role: "user", text: "last" },
+            { id: "9", role: "assistant", text: "growing", state: "streaming" },
+        ];
+        assert.deepEqual(toModelMessages(messages, "Be brief."), [
+            { role: "system", content: "Be brief." },
+            { role: "user", content: "hi" },
+            { role: "user", content: "hi again" },
+            { role: "assistant", content: "hello" },
+            { role: "user", content: "stop early" },
+            { role: "assistant", content: "partial" },
+            { role: "user", content: "last" },
+        ]);
+        assert.equal(toModelMessages(messages, "  ")[0].role, "user", "a blank system prompt sends none");
+    });
+
+    test("attached code goes before the question in a fence longer than its backtick runs", () => {
+        const message: UserMessage = {
+            id: "1",
+            role: "user",
+            text: "What does this do?",
+            context: { fileName: "a.md", path: "docs/a.md", language: "markdown", startLine: 3, endLine: 5, wholeFile: false, text: "```js\nx()\n```" },
+        };
+        assert.equal(userContentForModel(message), "From `docs/a.md` (lines 3-5):\n\n````markdown\n```js\nx()\n```\n````\n\nWhat does this do?");
+        const whole: UserMessage = { ...message, context: { ...message.context!, wholeFile: true, text: "plain\n" } };
+        assert.equal(userContentForModel(whole), "From `docs/a.md`:\n\n```markdown\nplain\n```\n\nWhat does this do?");
+    });
+});
