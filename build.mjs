@@ -2,7 +2,7 @@
 // node-llama-cpp external: native binaries must keep their package layout) and the webview script.
 // Usage: node build.mjs [--watch] [--minify]
 import * as esbuild from "esbuild";
-import { readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 
 const pkg = JSON.parse(readFileSync(new URL("./package.json", import.meta.url), "utf8"));
 const llamaPkg = JSON.parse(readFileSync(new URL("./node_modules/node-llama-cpp/package.json", import.meta.url), "utf8"));
@@ -57,6 +57,11 @@ const builds = [
         assetNames: "[name]",
     },
 ];
+
+// Chunk names carry content hashes: clear the old ones so that only this build's chunks ship.
+for (const name of existsSync("dist") ? readdirSync("dist") : []) {
+    if (/^sidecar-.*\.mjs(\.map)?$/.test(name)) rmSync(`dist/${name}`);
+}
 
 if (watch) {
     for (const options of builds) await (await esbuild.context(options)).watch();

@@ -118,7 +118,7 @@ export class Engine {
         await checkModelFile(modelPath);
         this.setState({ state: "loading", progress: 0, modelPath });
         const started = performance.now();
-        const llama = await this.getLlama(params.gpu ?? "auto");
+        const llama = await this.llama(params.gpu ?? "auto");
         const threads = Math.max(1, Math.min(params.threads ?? llama.cpuMathCores, llama.cpuMathCores));
         const ramBefore = process.memoryUsage().rss;
         const vramBefore = llama.gpu ? (await llama.getVramState()).used : 0;
@@ -176,7 +176,8 @@ export class Engine {
         }
     }
 
-    private getLlama(gpu: GpuChoice): Promise<Llama> {
+    /** The llama.cpp binding for a backend choice, started once and kept. */
+    llama(gpu: GpuChoice): Promise<Llama> {
         let llama = this.llamas.get(gpu);
         if (!llama) {
             llama = getLlama({

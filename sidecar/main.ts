@@ -21,6 +21,7 @@ import {
     type Backend,
     type ChatDelta,
     type ChatMessage,
+    type DownloadProgress,
     type Notifications,
     type ParamsOf,
     type RequestMethod,
@@ -57,6 +58,15 @@ function handle<M extends RequestMethod>(method: M, handler: (params: ParamsOf<M
             return new ResponseError(-32603, `Internal error in ${method}: ${errorText(error)}`);
         }
     });
+}
+
+const downloadProgressType = new ProgressType<DownloadProgress>();
+
+function abortSignalFor(token: CancellationToken): AbortSignal {
+    const abort = new AbortController();
+    if (token.isCancellationRequested) abort.abort();
+    else token.onCancellationRequested(() => abort.abort());
+    return abort.signal;
 }
 
 /** Text deltas for a request, coalesced and sent as `$/progress` on its partial result token. */
@@ -125,6 +135,17 @@ handle("olmo/explain", async (params, token) => {
     } finally {
         batcher.flush();
     }
+});
+handle("olmo/inspectModel", async (params, token) => {
+    const [{ inspectModel }, engine] = await Promise.all([import("./modelFiles.js"), getEngine()]);
+    return inspectModel(await engine.llama("auto"), params, abortSignalFor(token));
+});
+handle("olmo/download", async (params, token) => {
+    const { download } = await import("./modelFiles.js");
+    const progressToken = params.partialResultToken;
+    return download(params, (progress) => {
+        if (progressToken !== undefined) void connection.sendProgress(downloadProgressType, progressToken, progress);
+    }, abortSignalFor(token));
 });
 let rewrites = 0;
 handle("olmo/rewrite", async (params, token) => {

@@ -149,6 +149,65 @@ export interface RewriteResult extends ChatResult {
     code: string;
 }
 
+export type FitVerdict = "gpu" | "partial" | "cpu" | "none";
+
+/** Whether a model and context fit this machine, from node-llama-cpp's estimates. */
+export interface ModelFit {
+    verdict: FitVerdict;
+    /** Layers that fit on the GPU (all of them for "gpu"). */
+    gpuLayers: number;
+    totalLayers: number;
+    contextSize: number;
+    modelBytes: number;
+    /** KV cache and compute buffers for the context. */
+    contextBytes: number;
+    fullGpuVramBytes: number;
+    cpuOnlyRamBytes: number;
+    freeVramBytes: number;
+    freeRamBytes: number;
+    /** A plain sentence, with a suggestion when it does not fit. */
+    message: string;
+}
+
+export interface ModelSource {
+    /** Hub endpoint; defaults to the sidecar's HF_ENDPOINT, else https://huggingface.co. */
+    endpoint?: string;
+    repo: string;
+    file: string;
+    revision?: string;
+}
+
+export interface InspectModelParams {
+    /** A local .gguf, or */
+    path?: string;
+    /** a file on the hub (only its header is read). */
+    source?: ModelSource;
+    contextSize?: number;
+}
+export interface InspectModelResult extends ModelFit {
+    architecture: string;
+    backend: Backend;
+}
+
+export interface DownloadParams extends ModelSource {
+    /** The models folder. */
+    directory: string;
+    /** Progress arrives as `$/progress` with a `DownloadProgress` value. */
+    partialResultToken?: string | number;
+}
+export interface DownloadProgress {
+    receivedBytes: number;
+    totalBytes: number;
+    bytesPerSecond: number;
+}
+export interface DownloadResult {
+    path: string;
+    sha256: string;
+    totalBytes: number;
+    /** Bytes kept from an earlier, interrupted attempt. */
+    resumedFromBytes: number;
+}
+
 export interface CountTokensParams {
     messages?: ChatMessage[];
     text?: string;
@@ -183,6 +242,11 @@ export const ErrorCodes = {
     contextOverflow: -32006,
     busy: -32007,
     loadFailed: -32008,
+    downloadFailed: -32009,
+    downloadStalled: -32010,
+    checksumMismatch: -32011,
+    offline: -32012,
+    diskFull: -32013,
     invalidParams: -32602,
     /** LSP's RequestCancelled. */
     cancelled: -32800,
@@ -203,6 +267,8 @@ export interface Requests {
     "olmo/countTokens": [CountTokensParams, CountTokensResult];
     "olmo/formatPrompt": [FormatPromptParams, FormatPromptResult];
     "olmo/modelInfo": [Record<string, never>, ModelInfo | null];
+    "olmo/inspectModel": [InspectModelParams, InspectModelResult];
+    "olmo/download": [DownloadParams, DownloadResult];
 }
 
 /** Notifications, sidecar -> extension. */

@@ -53,7 +53,8 @@ export class SidecarProcess {
     }
 
     request<M extends RequestMethod>(method: M, params: ParamsOf<M>, token?: CancellationToken): Promise<ResultOf<M>> {
-        return this.connection.sendRequest(method, params, token) as Promise<ResultOf<M>>;
+        // An undefined token would be sent as a second positional parameter (null): leave it out.
+        return (token ? this.connection.sendRequest(method, params, token) : this.connection.sendRequest(method, params)) as Promise<ResultOf<M>>;
     }
 
     /** A streamed chat; `onDelta` may cancel through the returned source. */

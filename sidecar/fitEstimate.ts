@@ -1,0 +1,80 @@
+// Will this model fit? Before a download (from the remote header) or a load: the weights and the
+// KV cache against the free VRAM and RAM, using node-llama-cpp's own estimates, with a plain
+// verdict and a suggestion when it does not fit.
+import type { GgufInsights } from "node-llama-cpp";
+import type { ModelFit } from "./protocol.js";
+
+export interface MemoryState {
+    /** Free VRAM in bytes; 0 without a GPU backend. */
+    freeVram: number;
+    freeRam: number;
+    /** Apple silicon: the GPU maps the file in place, so weights count once, in shared memory. */
+    unifiedMemory?: boolean;
+}
+
+/** Leave this much VRAM for the desktop and the compute buffers' growth. */
+const VRAM_MARGIN = 512 * 2 ** 20;
+
+export function estimateFit(insights: GgufInsights, contextSize: number, memory: MemoryState): ModelFit {
+    const totalLayers = insights.totalLayers;
+    const need = (gpuLayers: number) => {
+        const weights = insights.estimateModelResourceRequirements({ gpuLayers, gpuSupportsMmap: memory.unifiedMemory ?? false });
+        const context = insights.estimateContextResourceRequirements({ contextSize, modelGpuLayers: gpuLayers });
+        return { vram: weights.gpuVram + context.gpuVram, ram: weights.cpuRam + context.cpuRam };
+    };
+    const full = need(totalLayers);
+    const cpuOnly = need(0);
+    const kv = insights.estimateContextResourceRequirements({ contextSize, modelGpuLayers: totalLayers });
+    const base = {
+        modelBytes: insights.modelSize,
+        totalLayers,
+        contextSize,
+        contextBytes: kv.gpuVram + kv.cpuRam,
+        fullGpuVramBytes: full.vram,
+        cpuOnlyRamBytes: cpuOnly.ram,
+        freeVramBytes: memory.freeVram,
+        freeRamBytes: memory.freeRam,
+    };
+    const budget = memory.freeVram - VRAM_MARGIN;
+    if (budget > 0 && full.vram <= budget && full.ram <= memory.freeRam) {
+        return { ...base, verdict: "gpu", gpuLayers: totalLayers, message: `Fits in VRAM: all ${totalLayers} layers on the GPU.` };
+    }
+    // The most layers that fit, by bisection (the estimate grows with the layers).
+    let low = 0;
+    let high = totalLayers;
+    while (low < high) {
+        const mid = Math.ceil((low + high) / 2);
+        if (need(mid).vram <= budget) low = mid;
+        else high = mid - 1;
+    }
+    const partial = need(low);
+    if (low > 0 && partial.ram <= memory.freeRam) {
+        return {
+            ...base,
+            verdict: "partial",
+            gpuLayers: low,
+            message: `Fits partly: ${low} of ${totalLayers} layers on the GPU, the rest on the CPU (slower). A smaller quantization or context would fit entirely.`,
+        };
+    }
+    if (cpuOnly.ram <= memory.freeRam) {
+        return {
+            ...base,
+            verdict: "cpu",
+            gpuLayers: 0,
+            message:
+                memory.freeVram > 0
+                    ? "Does not fit in VRAM: it runs on the CPU, slowly. Choose a smaller quantization or a smaller context to use the GPU."
+                    : "No GPU found: it runs on the CPU, slowly.",
+        };
+    }
+    return {
+        ...base,
+        verdict: "none",
+        gpuLayers: 0,
+        message: `Does not fit: it needs about ${gib(cpuOnly.ram)} of RAM and ${gib(memory.freeRam)} is free. Choose a smaller quantization (Q3_K_M, Q2_K) or a smaller context.`,
+    };
+}
+
+function gib(bytes: number): string {
+    return `${(bytes / 2 ** 30).toFixed(1)} GiB`;
+}

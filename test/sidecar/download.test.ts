@@ -1,0 +1,179 @@
+// Model download against a local stand-in for the hub: resume, hash check, and every failure's message.
+import { after, before, beforeEach, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { ProgressType } from "vscode-jsonrpc/node";
+import { downloadModel, type DownloadProgress, type DownloadSource } from "../../sidecar/download.js";
+import { SidecarProcess } from "../support/sidecarProcess.js";
+import { SidecarError } from "../../sidecar/errors.js";
+import { ensureTestModel } from "../support/models.js";
+import { ModelServer } from "../support/modelServer.js";
+
+const repo = "allenai/OLMo-2-test-GGUF";
+const file = "olmo-2-test-Q4_0.gguf";
+
+describe("sidecar: model download", () => {
+    let server: ModelServer;
+    let dir: string;
+    let source: DownloadSource;
+
+    before(async () => {
+        server = await ModelServer.start({ repo, file, path: await ensureTestModel("tiny") });
+        source = { endpoint: server.endpoint, repo, file };
+    });
+    after(() => server?.stop());
+    beforeEach(async () => {
+        server.faults = {};
+        server.bytesSent = 0;
+        server.rangeRequests.length = 0;
+        dir = await mkdtemp(join(tmpdir(), "olmo-download-"));
+    });
+
+    const fetchModel = (signal = new AbortController().signal, progress: DownloadProgress[] = [], stallMs?: number) =>
+        downloadModel(source, dir, (p) => progress.push(p), signal, stallMs);
+
+    async function expectFailure(promise: Promise<unknown>, code: string, message: RegExp): Promise<void> {
+        await assert.rejects(promise, (error: unknown) => {
+            assert.ok(error instanceof SidecarError, String(error));
+            assert.equal(error.code, code);
+            assert.match(error.message, message);
+            return true;
+        });
+    }
+
+    test("a full download is verified against the hub's SHA-256 and renamed into place", async () => {
+        const progress: DownloadProgress[] = [];
+        const outcome = await fetchModel(undefined, progress);
+        assert.equal(outcome.path, join(dir, file));
+        assert.equal(outcome.sha256, server.sha256);
+        assert.equal(outcome.resumedFromBytes, 0);
+        const bytes = await readFile(outcome.path);
+        assert.equal(createHash("sha256").update(bytes).digest("hex"), server.sha256);
+        assert.ok(!existsSync(`${outcome.path}.part`) && !existsSync(`${outcome.path}.part.json`), "no leftovers");
+        assert.equal(progress.at(-1)?.receivedBytes, server.size);
+        assert.ok(progress.every((p, i) => i === 0 || p.receivedBytes >= progress[i - 1].receivedBytes));
+        await rm(dir, { recursive: true, force: true });
+    });
+
+    test("cancel, then resume: bytes already fetched are not fetched again", async () => {
+        const abort = new AbortController();
+        server.faults = { stallAfterBytes: Math.floor(server.size / 2) };
+        const first = fetchModel(abort.signal, [], 60_000);
+        // Cancel once half the file is on disk.
+        const partPath = join(dir, `${file}.part`);
+        for (;;) {
+            const size = (await stat(partPath).catch(() => undefined))?.size ?? 0;
+            if (size >= Math.floor(server.size / 2)) break;
+            await new Promise((resolve) => setImmediate(resolve));
+        }
+        abort.abort();
+        await expectFailure(first, "cancelled", /resumes where it stopped/);
+        const kept = (await stat(partPath)).size;
+        assert.ok(kept > 0);
+
+        server.faults = {};
+        server.bytesSent = 0;
+        const outcome = await fetchModel();
+        assert.equal(outcome.resumedFromBytes, kept);
+        assert.deepEqual(server.rangeRequests, [`bytes=${kept}-`]);
+        assert.equal(server.bytesSent, server.size - kept, "only the missing bytes were sent");
+        assert.equal(outcome.sha256, server.sha256);
+        await rm(dir, { recursive: true, force: true });
+    });
+
+    test("corrupted bytes: the hash mismatch is reported and the file removed", async () => {
+        server.faults = { corruptAt: 1000 };
+        await expectFailure(fetchModel(), "checksumMismatch", /corrupt .* deleted/);
+        assert.ok(!existsSync(join(dir, file)) && !existsSync(join(dir, `${file}.part`)));
+        await rm(dir, { recursive: true, force: true });
+    });
+
+    test("404 says the file was not found", async () => {
+        server.faults = { notFound: true };
+        await expectFailure(fetchModel(), "downloadFailed", /not found in allenai\/OLMo-2-test-GGUF \(HTTP 404\)/);
+        await rm(dir, { recursive: true, force: true });
+    });
+
+    test("a connection dropped mid-file keeps what arrived, and the next try resumes", async () => {
+        server.faults = { dropAfterBytes: 4096 };
+        await expectFailure(fetchModel(), "downloadFailed", /connection .* Try again to resume/);
+        const kept = (await stat(join(dir, `${file}.part`))).size;
+        assert.ok(kept > 0 && kept <= 4096);
+        server.faults = {};
+        const outcome = await fetchModel();
+        assert.equal(outcome.resumedFromBytes, kept);
+        assert.equal(outcome.sha256, server.sha256);
+        await rm(dir, { recursive: true, force: true });
+    });
+
+    test("a server too slow gives a timeout message", async () => {
+        server.faults = { stallAfterBytes: 1024 };
+        await expectFailure(fetchModel(undefined, [], 300), "downloadStalled", /stalled: no data for \d+ s/);
+        await rm(dir, { recursive: true, force: true });
+    });
+
+    test("a server that ignores ranges makes the download start over instead of corrupting it", async () => {
+        server.faults = { dropAfterBytes: 2048 };
+        await fetchModel().catch(() => undefined);
+        server.faults = { ignoreRange: true };
+        const outcome = await fetchModel();
+        assert.equal(outcome.sha256, server.sha256);
+        await rm(dir, { recursive: true, force: true });
+    });
+
+    test("offline: a clear message", async () => {
+        const closed = createServer();
+        await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+        const port = (closed.address() as AddressInfo).port;
+        await new Promise<void>((resolve) => closed.close(() => resolve()));
+        await expectFailure(
+            downloadModel({ endpoint: `http://127.0.0.1:${port}`, repo, file }, dir, () => undefined, new AbortController().signal),
+            "offline",
+            /Cannot reach the model server/,
+        );
+        await rm(dir, { recursive: true, force: true });
+    });
+});
+
+describe("sidecar: olmo/inspectModel and olmo/download over stdio", () => {
+    let server: ModelServer;
+    let sidecar: SidecarProcess;
+    let dir: string;
+    before(async () => {
+        server = await ModelServer.start({ repo, file, path: await ensureTestModel("tiny") });
+        ({ sidecar } = await SidecarProcess.start());
+        dir = await mkdtemp(join(tmpdir(), "olmo-download-rpc-"));
+    });
+    after(async () => {
+        await sidecar?.stop();
+        await server?.stop();
+        await rm(dir, { recursive: true, force: true });
+    });
+
+    test("inspecting the remote file reads only its header and says whether it fits", async () => {
+        const fit = await sidecar.request("olmo/inspectModel", { source: { endpoint: server.endpoint, repo, file }, contextSize: 1024 });
+        assert.equal(fit.architecture, "olmo2");
+        assert.equal(fit.verdict, "cpu", "no GPU on this machine, plenty of RAM for the tiny model");
+        assert.ok(fit.modelBytes > 0 && fit.contextBytes > 0);
+        assert.ok(server.bytesSent < server.size / 2, `read ${server.bytesSent} of ${server.size} bytes`);
+    });
+
+    test("download streams progress and lands a verified file", async () => {
+        const progress: DownloadProgress[] = [];
+        const token = "dl-1";
+        const subscription = sidecar.connection.onProgress(new ProgressType<DownloadProgress>(), token, (p) => {
+            progress.push(p);
+        });
+        const result = await sidecar.request("olmo/download", { endpoint: server.endpoint, repo, file, directory: dir, partialResultToken: token });
+        subscription.dispose();
+        assert.equal(result.sha256, server.sha256);
+        assert.equal(result.path, join(dir, file));
+        assert.ok(progress.length >= 1 && progress.at(-1)!.receivedBytes === server.size);
+    });
+});
