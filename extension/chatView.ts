@@ -13,12 +13,14 @@ import {
     type HostToWebview,
     type ModelStatus,
     type TokenMeter,
+    type UserMessage,
     type WebviewToHost,
 } from "../media/protocol.js";
-import type { StopReason } from "../sidecar/protocol.js";
-import { ConversationStore, newConversation, titleFromText, toModelMessages } from "./conversationStore.js";
+import type { ChatResult, StopReason } from "../sidecar/protocol.js";
+import { ConversationStore, fenced, newConversation, titleFromText, toModelMessages } from "./conversationStore.js";
+import type { ExplainRequest } from "./explain.js";
 import { OlmoError, type HostState, type ModelHost } from "./modelHost.js";
-import { samplingFromSettings, systemPromptFromSettings } from "./settings.js";
+import { loadParamsFromSettings, samplingFromSettings, systemPromptFromSettings } from "./settings.js";
 
 const VIEW_ID = "olmo.chat";
 /** Without a selection the whole file is offered as context when it is smaller than this. */
@@ -27,7 +29,7 @@ const WHOLE_FILE_LIMIT = 8 * 1024;
 const DELTA_INTERVAL_MS = 25;
 const CURRENT_CONVERSATION_KEY = "olmo.chat.currentConversation";
 
-/** Registers the view and its commands: olmo.newChat, olmo.focusChat, olmo.showHistory. */
+/** Registers the view and its commands: olmo.newChat, olmo.focusChat, olmo.showHistory, olmo.chat.explain. */
 export function registerChatView(context: vscode.ExtensionContext, host: ModelHost): vscode.Disposable[] {
     const folder = vscode.Uri.joinPath(context.globalStorageUri, "conversations").fsPath;
     const store = new ConversationStore(folder, (message) => host.log.warn(message));
@@ -38,12 +40,17 @@ export function registerChatView(context: vscode.ExtensionContext, host: ModelHo
         vscode.commands.registerCommand("olmo.newChat", () => provider.newChatCommand()),
         vscode.commands.registerCommand("olmo.focusChat", () => provider.showInView({ type: "focusInput" })),
         vscode.commands.registerCommand("olmo.showHistory", () => provider.showInView({ type: "showHistory" })),
+        vscode.commands.registerCommand("olmo.chat.explain", (request: unknown) => provider.explainCommand(request)),
     ];
 }
+
+/** Generates an answer: text deltas go to `onDelta`; cancelling returns the partial answer. */
+type Ask = (onDelta: (text: string) => void, token: vscode.CancellationToken) => Promise<ChatResult>;
 
 interface RunningAnswer {
     conversation: Conversation;
     message: AssistantMessage;
+    ask: Ask;
     cancellation: vscode.CancellationTokenSource;
     /** Text received since the last delta sent to the webview. */
     unsentText: string;
@@ -56,6 +63,7 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
     /** Set by the webview's `ready`; cleared when its document goes away (hidden or disposed). */
     private webviewReady = false;
     private conversation: Conversation = newConversation();
+    /** Restoring the open conversation after a reload; started by the first queued task. */
     private restored?: Promise<void>;
     private running?: RunningAnswer;
     private contextEnabled = false;
@@ -75,8 +83,11 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
     ) {
         this.subscriptions = [
             host.onDidChangeState((state) => {
-                this.post({ type: "model", model: toModelStatus(state) });
+                this.post({ type: "model", model: this.modelStatus() });
                 if (state.kind === "ready") void this.updateTokens();
+            }),
+            vscode.workspace.onDidChangeConfiguration((e) => {
+                if (e.affectsConfiguration("olmo.modelPath")) this.post({ type: "model", model: this.modelStatus() });
             }),
             vscode.window.onDidChangeActiveTextEditor(() => this.postContextSoon()),
             vscode.window.onDidChangeTextEditorSelection(() => this.postContextSoon()),
@@ -113,7 +124,6 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
     }
 
     async newChatCommand(): Promise<void> {
-        await vscode.commands.executeCommand(`${VIEW_ID}.focus`);
         this.enqueue(() => this.startNewChat());
         await this.showInView({ type: "focusInput" });
     }
@@ -125,22 +135,29 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
         else this.pendingRequest = request;
     }
 
+    /** `olmo.chat.explain` (from Explain Selection): the code becomes the user's message, the explanation streams in. */
+    async explainCommand(request: unknown): Promise<void> {
+        if (!isExplainRequest(request)) throw new Error("olmo.chat.explain needs { code, language, fileName, lines }.");
+        await vscode.commands.executeCommand(`${VIEW_ID}.focus`);
+        this.enqueue(() => this.explain(request));
+    }
+
     private enqueue(task: () => Promise<void>): void {
-        this.queue = this.queue.then(task).catch((error: unknown) => {
+        // The first task restores the conversation this workspace had open, before anything uses it.
+        this.queue = this.queue.then(() => (this.restored ??= this.restore())).then(task).catch((error: unknown) => {
             const message = error instanceof Error ? error.message : String(error);
             this.host.log.error(`chat view: ${message}`);
             void vscode.window.showErrorMessage(`OLMo chat: ${message}`);
         });
     }
 
-    private async handle(message: WebviewToHost): Promise<void> {
+    /** Everything but `stop`, which is handled as it arrives. */
+    private async handle(message: Exclude<WebviewToHost, { type: "stop" }>): Promise<void> {
         switch (message.type) {
             case "ready":
                 return this.onReady();
             case "send":
                 return this.send(message.text);
-            case "stop":
-                return this.running?.cancellation.cancel();
             case "retry":
                 return this.retry(message.messageId);
             case "newChat":
@@ -163,8 +180,13 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
                 return openLink(message.href);
             case "openModelSettings":
                 return openModelPathSetting();
+            case "setUpModel":
+                // Not awaited: a download can take a long time.
+                void vscode.commands.executeCommand("olmo.setupModel");
+                return;
             case "restartModel":
-                await vscode.commands.executeCommand("olmo.restart");
+                // Not awaited: reloading the model can take minutes, and the queue must keep moving.
+                void vscode.commands.executeCommand("olmo.restart");
                 return;
             case "showLog":
                 await vscode.commands.executeCommand("olmo.showLog");
@@ -173,15 +195,14 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
     }
 
     private async onReady(): Promise<void> {
-        this.restored ??= this.restore();
-        await this.restored;
         this.webviewReady = true;
         await this.postSnapshot();
         if (this.pendingRequest) this.post(this.pendingRequest);
         this.pendingRequest = undefined;
         void this.updateTokens();
-        // The view is open, so the model will be wanted soon: start loading it now.
-        if (this.host.state.kind === "stopped") void this.host.ensureReady().catch(() => undefined);
+        // The view is open, so the model will be wanted soon: start loading it now (if one is set:
+        // choosing one waits for the first message, which is a deliberate use).
+        if (this.host.state.kind === "stopped" && loadParamsFromSettings()) void this.host.ensureReady().catch(() => undefined);
     }
 
     /** After a reload: the conversation this workspace had open, if it was saved. */
@@ -216,24 +237,43 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
         this.startAnswer(this.conversation, answer);
     }
 
-    private startAnswer(conversation: Conversation, message: AssistantMessage): void {
-        const running: RunningAnswer = { conversation, message, cancellation: new vscode.CancellationTokenSource(), unsentText: "", done: Promise.resolve() };
+    private async explain(request: ExplainRequest): Promise<void> {
+        this.running?.cancellation.cancel();
+        await this.running?.done;
+        const conversation = this.conversation;
+        const history = toModelMessages(conversation.messages, systemPromptFromSettings());
+        const instruction = request.instruction ?? "Explain this code.";
+        const user: UserMessage = { id: randomUUID(), role: "user", text: `${instruction} \`${request.fileName}\`, lines ${request.lines}:\n\n${fenced(request.code, request.language)}` };
+        if (conversation.messages.length === 0) conversation.title = titleFromText(`Explain ${request.fileName}:${request.lines}`);
+        const answer: AssistantMessage = { id: randomUUID(), role: "assistant", text: "", state: "streaming" };
+        conversation.messages.push(user, answer);
+        this.startAnswer(conversation, answer, async (onDelta, token) => {
+            const { code, language, fileName, lines } = request;
+            const params = { conversationId: conversation.id, history, code, language, fileName, lines, instruction: request.instruction, sampling: samplingFromSettings() };
+            const result = await this.host.stream("olmo/explain", params, (delta) => onDelta(delta.text), token);
+            // Later turns send the prompt the model answered, not the text shown.
+            user.prompt = result.prompt;
+            return result;
+        });
+    }
+
+    /** Starts an answer to the messages before `message`, with the conversation as history unless `ask` says otherwise. */
+    private startAnswer(conversation: Conversation, message: AssistantMessage, ask?: Ask): void {
+        const earlier = () => toModelMessages(conversation.messages.slice(0, conversation.messages.indexOf(message)), systemPromptFromSettings());
+        const askWithHistory: Ask = (onDelta, token) =>
+            this.host.chat({ conversationId: conversation.id, messages: earlier(), sampling: samplingFromSettings() }, onDelta, token);
+        const running: RunningAnswer = { conversation, message, ask: ask ?? askWithHistory, cancellation: new vscode.CancellationTokenSource(), unsentText: "", done: Promise.resolve() };
         this.running = running;
         running.done = this.generate(running).catch((error: unknown) => this.host.log.error(`chat view: ${(error as Error).message ?? error}`));
     }
 
     private async generate(running: RunningAnswer): Promise<void> {
         const { conversation, message } = running;
-        const earlier = conversation.messages.slice(0, conversation.messages.indexOf(message));
         try {
             conversation.updatedAt = Date.now();
             await this.saveAsCurrent(conversation);
             await this.postSnapshot();
-            const result = await this.host.chat(
-                { conversationId: conversation.id, messages: toModelMessages(earlier, systemPromptFromSettings()), sampling: samplingFromSettings() },
-                (text) => this.onDelta(running, text),
-                running.cancellation.token,
-            );
+            const result = await running.ask((text) => this.onDelta(running, text), running.cancellation.token);
             message.text = result.text;
             message.state = answerStateOf(result.stopReason);
             if (result.dropped) message.droppedMessages = result.dropped.messageIndices.length;
@@ -315,7 +355,7 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
         if (this.running) this.running.unsentText = "";
         this.post({
             type: "snapshot",
-            snapshot: { conversation: this.conversation, history, model: toModelStatus(this.host.state), context: this.editorContext(), tokens: this.tokens },
+            snapshot: { conversation: this.conversation, history, model: this.modelStatus(), context: this.editorContext(), tokens: this.tokens },
         });
     }
 
@@ -333,6 +373,13 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
         if (!tokens || conversation !== this.conversation) return;
         this.tokens = tokens;
         this.post({ type: "tokens", tokens });
+    }
+
+    /** The host's state; before anything has started, whether a model is set at all. */
+    private modelStatus(): ModelStatus {
+        const state = this.host.state;
+        if (state.kind === "stopped" && !loadParamsFromSettings()) return { kind: "noModel" };
+        return toModelStatus(state);
     }
 
     private postContextSoon(): void {
@@ -403,6 +450,15 @@ function contextTarget(): ContextSnippet | { tooLarge: true; fileName: string } 
     const length = document.offsetAt(document.lineAt(document.lineCount - 1).range.end);
     if (length >= WHOLE_FILE_LIMIT) return { tooLarge: true, fileName };
     return { ...base, startLine: 1, endLine: document.lineCount, wholeFile: true, text: document.getText() };
+}
+
+function isExplainRequest(value: unknown): value is ExplainRequest {
+    const r = value as Partial<ExplainRequest> | null;
+    return (
+        typeof r === "object" && r !== null &&
+        typeof r.code === "string" && typeof r.language === "string" && typeof r.fileName === "string" && typeof r.lines === "string" &&
+        (r.instruction === undefined || typeof r.instruction === "string")
+    );
 }
 
 function toModelStatus(state: HostState): ModelStatus {

@@ -122,7 +122,7 @@ export function titleFromText(text: string): string {
 export function toModelMessages(messages: readonly Message[], systemPrompt: string): ChatMessage[] {
     const result: ChatMessage[] = systemPrompt.trim() ? [{ role: "system", content: systemPrompt }] : [];
     for (const message of messages) {
-        if (message.role === "user") result.push({ role: "user", content: userContentForModel(message) });
+        if (message.role === "user") result.push({ role: "user", content: message.prompt ?? userContentForModel(message) });
         else if (message.state !== "failed" && message.state !== "streaming" && message.text !== "") {
             result.push({ role: "assistant", content: message.text });
         }
@@ -133,10 +133,14 @@ export function toModelMessages(messages: readonly Message[], systemPrompt: stri
 export function userContentForModel(message: UserMessage): string {
     const context = message.context;
     if (!context) return message.text;
-    // The fence must be longer than any run of backticks inside the code.
-    const longestRun = Math.max(0, ...(context.text.match(/`+/g) ?? []).map((run) => run.length));
+    const lines = context.startLine === context.endLine ? `line ${context.startLine}` : `lines ${context.startLine}-${context.endLine}`;
+    const where = context.wholeFile ? `\`${context.path}\`` : `\`${context.path}\` (${lines})`;
+    return `From ${where}:\n\n${fenced(context.text, context.language)}\n\n${message.text}`;
+}
+
+/** A markdown code block whose fence is longer than any run of backticks inside the code. */
+export function fenced(code: string, language: string): string {
+    const longestRun = Math.max(0, ...(code.match(/`+/g) ?? []).map((run) => run.length));
     const fence = "`".repeat(Math.max(3, longestRun + 1));
-    const where = context.wholeFile ? `\`${context.path}\`` : `\`${context.path}\` (lines ${context.startLine}-${context.endLine})`;
-    const code = context.text.endsWith("\n") ? context.text : `${context.text}\n`;
-    return `From ${where}:\n\n${fence}${context.language}\n${code}${fence}\n\n${message.text}`;
+    return `${fence}${language}\n${code.endsWith("\n") ? code : `${code}\n`}${fence}`;
 }

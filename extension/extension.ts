@@ -2,7 +2,11 @@
 import * as vscode from "vscode";
 import { registerChatView } from "./chatView.js";
 import { registerCommands } from "./commands.js";
+import { registerExplain } from "./explain.js";
+import { registerLanguageModelProvider } from "./lmProvider.js";
 import { ModelHost } from "./modelHost.js";
+import { registerModelSetup } from "./modelSetup.js";
+import { registerRewrite } from "./rewrite.js";
 import { StatusBar } from "./statusBar.js";
 
 let host: ModelHost | undefined;
@@ -11,6 +15,10 @@ export function activate(context: vscode.ExtensionContext): void {
     const log = vscode.window.createOutputChannel("OLMo Local", { log: true });
     host = new ModelHost(context.asAbsolutePath("dist/sidecar.mjs"), log);
     context.subscriptions.push(log, new StatusBar(host), ...registerCommands(host), ...registerChatView(context, host));
+    context.subscriptions.push(...registerModelSetup(context, host));
+    context.subscriptions.push(...registerLanguageModelProvider(host));
+    context.subscriptions.push(...registerExplain());
+    context.subscriptions.push(...registerRewrite(context, host));
 }
 
 export async function deactivate(): Promise<void> {

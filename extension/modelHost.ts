@@ -22,6 +22,7 @@ import {
     type LoadParams,
     type ModelInfo,
     type ParamsOf,
+    type PartialResults,
     type RequestMethod,
     type ResultOf,
     type SidecarState,
@@ -48,7 +49,6 @@ export class OlmoError extends Error {
 
 const CRASH_WINDOW_MS = 3 * 60_000;
 const MAX_CRASHES = 5;
-const deltaType = new ProgressType<ChatDelta>();
 type StreamedMethod = "olmo/chat" | "olmo/explain" | "olmo/rewrite";
 
 export class ModelHost implements vscode.Disposable {
@@ -59,6 +59,8 @@ export class ModelHost implements vscode.Disposable {
     private loadedParams?: LoadParams;
     private currentState: HostState = { kind: "stopped" };
     private readonly crashes: number[] = [];
+    private modelSetup?: () => Promise<boolean>;
+    private settingUp?: Promise<boolean>;
     /** Set after repeated crashes: nothing restarts the process until the user asks. */
     private gaveUp?: string;
     private nextPartialToken = 0;
@@ -83,6 +85,14 @@ export class ModelHost implements vscode.Disposable {
         );
     }
 
+    /**
+     * The interactive first-use flow (download or pick a model), run when a model is needed and none
+     * is set; resolves true when it set one.
+     */
+    setModelSetup(setup: () => Promise<boolean>): void {
+        this.modelSetup = setup;
+    }
+
     get state(): HostState {
         return this.currentState;
     }
@@ -90,10 +100,15 @@ export class ModelHost implements vscode.Disposable {
     /** Starts the sidecar if needed and loads the configured model if it is not loaded yet. */
     async ensureReady(): Promise<ModelInfo> {
         if (this.gaveUp) throw new OlmoError("crashed", `${this.gaveUp} Run OLMo: Restart Model Process to try again.`);
-        const params = loadParamsFromSettings();
+        let params = loadParamsFromSettings();
+        if (!params && this.modelSetup) {
+            // First use: offer to download a model or pick a file, once for all waiting callers.
+            this.settingUp ??= this.modelSetup().finally(() => (this.settingUp = undefined));
+            if (await this.settingUp) params = loadParamsFromSettings();
+        }
         if (!params) {
             this.setState({ kind: "noModel" });
-            throw new OlmoError("noModel", "No model is set. Set olmo.modelPath to an OLMo-2 .gguf file.");
+            throw new OlmoError("noModel", "No model is set. Set olmo.modelPath to an OLMo-2 .gguf file, or run OLMo: Set Up Model.");
         }
         if (this.currentState.kind === "ready" && sameLoadParams(params, this.loadedParams)) return this.currentState.model;
         if (this.loading && sameLoadParams(params, this.loading.params)) return this.loading.promise;
@@ -120,6 +135,16 @@ export class ModelHost implements vscode.Disposable {
         return this.send(await this.startClient(), method, params, token);
     }
 
+    /** A request that needs the sidecar but no model (inspecting or downloading a model file). */
+    async requestWithoutModel<M extends "olmo/inspectModel" | "olmo/download">(
+        method: M,
+        params: Omit<ParamsOf<M>, "partialResultToken">,
+        onPartial?: (value: PartialResults[M & keyof PartialResults]) => void,
+        token?: vscode.CancellationToken,
+    ): Promise<ResultOf<M>> {
+        return this.withPartials(await this.startClient(), method, params, onPartial, token);
+    }
+
     /** Streams an answer: `onDelta` gets text as it is generated; cancelling returns the partial answer. */
     chat(params: Omit<ChatParams, "partialResultToken">, onDelta: (text: string) => void, token?: vscode.CancellationToken): Promise<ChatResult> {
         return this.stream("olmo/chat", params, (delta) => onDelta(delta.text), token);
@@ -131,13 +156,23 @@ export class ModelHost implements vscode.Disposable {
      */
     async stream<M extends StreamedMethod>(method: M, params: Omit<ParamsOf<M>, "partialResultToken">, onDelta: (delta: ChatDelta) => void, token?: vscode.CancellationToken): Promise<ResultOf<M>> {
         await this.ensureReady();
-        const client = await this.startClient();
+        const result = await this.withPartials(await this.startClient(), method, params, onDelta, token);
+        this.answerEmitter.fire(result);
+        return result;
+    }
+
+    private async withPartials<M extends RequestMethod>(
+        client: LanguageClient,
+        method: M,
+        params: Omit<ParamsOf<M>, "partialResultToken">,
+        onPartial: ((value: PartialResults[M & keyof PartialResults]) => void) | undefined,
+        token?: vscode.CancellationToken,
+    ): Promise<ResultOf<M>> {
+        if (!onPartial) return this.send(client, method, params as ParamsOf<M>, token);
         const partialResultToken = `olmo-${++this.nextPartialToken}`;
-        const subscription = client.onProgress(deltaType, partialResultToken, onDelta);
+        const subscription = client.onProgress(new ProgressType<PartialResults[M & keyof PartialResults]>(), partialResultToken, onPartial);
         try {
-            const result = await this.send(client, method, { ...params, partialResultToken } as ParamsOf<M>, token);
-            this.answerEmitter.fire(result);
-            return result;
+            return await this.send(client, method, { ...params, partialResultToken } as ParamsOf<M>, token);
         } finally {
             subscription.dispose();
         }
@@ -145,7 +180,9 @@ export class ModelHost implements vscode.Disposable {
 
     private async send<M extends RequestMethod>(client: LanguageClient, method: M, params: ParamsOf<M>, token?: vscode.CancellationToken): Promise<ResultOf<M>> {
         try {
-            return (await client.sendRequest(method, params, token)) as ResultOf<M>;
+            // Without a token, leave it out: vscode-jsonrpc would send it as a second positional parameter.
+            const pending = token ? client.sendRequest(method, params, token) : client.sendRequest(method, params);
+            return (await pending) as ResultOf<M>;
         } catch (error) {
             throw toOlmoError(error);
         }

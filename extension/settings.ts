@@ -34,6 +34,16 @@ export function samplingFromSettings(): Sampling {
     };
 }
 
+/**
+ * A rewrite samples greedily and sizes its answer to the code (the sidecar's defaults); a
+ * max-tokens limit the user set explicitly still applies.
+ */
+export function rewriteSamplingFromSettings(): Sampling {
+    const maxTokens = vscode.workspace.getConfiguration(SECTION).inspect<number>("maxTokens");
+    const explicit = maxTokens?.workspaceFolderValue ?? maxTokens?.workspaceValue ?? maxTokens?.globalValue;
+    return explicit === undefined ? {} : { maxTokens: explicit };
+}
+
 export function systemPromptFromSettings(): string {
     return vscode.workspace.getConfiguration(SECTION).get<string>("systemPrompt", "");
 }
@@ -43,4 +53,19 @@ export const MODEL_SETTINGS = ["modelPath", "gpu", "gpuLayers", "contextSize", "
 
 export function sameLoadParams(a: LoadParams | undefined, b: LoadParams | undefined): boolean {
     return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+}
+
+/** The model to download on first use, as `hf:owner/repo/file.gguf`. */
+export function modelUriFromSettings(): string {
+    return machineValue("modelUri", "");
+}
+
+/** Where downloaded models go; empty means the extension's global storage. */
+export function modelsDirectoryFromSettings(): string {
+    return machineValue("modelsDirectory", "").trim();
+}
+
+/** The hub to download from; undefined lets the sidecar use HF_ENDPOINT or huggingface.co. */
+export function hubEndpointFromSettings(): string | undefined {
+    return machineValue("hubEndpoint", "").trim() || undefined;
 }

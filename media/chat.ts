@@ -185,7 +185,7 @@ function messageElement(message: Message): HTMLElement {
     article.append(h("div", { class: "author" }, author));
     if (message.role === "user" && message.context) {
         const c = message.context;
-        const where = c.wholeFile ? c.fileName : `${c.fileName}:${c.startLine}-${c.endLine}`;
+        const where = c.wholeFile ? c.fileName : `${c.fileName}:${lineRange(c.startLine, c.endLine)}`;
         article.append(h("div", { class: "chip attached", title: c.path }, icon("file-code"), h("span", {}, where)));
     }
     if (message.role === "assistant" && message.droppedMessages) {
@@ -196,6 +196,11 @@ function messageElement(message: Message): HTMLElement {
     article.append(h("div", { class: "markdown" }, renderer.render(message.text)));
     if (message.role === "assistant") appendAnswerStatus(article, message);
     return article;
+}
+
+/** "12" or "12-30". */
+function lineRange(start: number, end: number): string {
+    return start === end ? String(start) : `${start}-${end}`;
 }
 
 function appendAnswerStatus(article: HTMLElement, message: AssistantMessage): void {
@@ -214,7 +219,7 @@ function appendAnswerStatus(article: HTMLElement, message: AssistantMessage): vo
             return;
         case "failed": {
             const actions = h("div", { class: "actions" }, button("Retry this answer", "refresh", { "data-command": "retry" }, "Retry"));
-            if (message.error?.code === "noModel") actions.append(button("Open the olmo.modelPath setting", "gear", { "data-command": "openModelSettings" }, "Open Settings"));
+            if (message.error?.code === "noModel") actions.append(...modelSetupButtons());
             article.append(h("div", { class: "error-box", role: "alert" }, icon("error"), h("span", {}, message.error?.message ?? "The answer failed."), actions));
             return;
         }
@@ -238,6 +243,7 @@ messageList.addEventListener("click", (event) => {
     const messageId = commandButton.closest("article")?.dataset.id;
     if (commandButton.dataset.command === "retry" && messageId) post({ type: "retry", messageId });
     if (commandButton.dataset.command === "openModelSettings") post({ type: "openModelSettings" });
+    if (commandButton.dataset.command === "setUpModel") post({ type: "setUpModel" });
 });
 // Middle clicks would open links too.
 messageList.addEventListener("auxclick", (event) => {
@@ -268,8 +274,14 @@ function renderModel(model: ModelStatus): void {
         case "noModel":
             banner.replaceChildren(
                 h("strong", {}, "No model is set."),
-                h("p", {}, "OLMo Local runs an OLMo-2 model file (.gguf) on this machine. Set ", h("code", {}, "olmo.modelPath"), " to the path of the file."),
-                button("Open the olmo.modelPath setting", "gear", { "data-command": "openModelSettings", class: "primary" }, "Open Settings"),
+                h(
+                    "p",
+                    {},
+                    "OLMo Local runs an OLMo-2 model file (.gguf) on this machine. Download one or choose a file you have, or set ",
+                    h("code", {}, "olmo.modelPath"),
+                    " to its path.",
+                ),
+                h("div", { class: "actions" }, ...modelSetupButtons()),
             );
             return;
         case "loading": {
@@ -297,9 +309,16 @@ function renderModel(model: ModelStatus): void {
     }
 }
 
+function modelSetupButtons(): HTMLButtonElement[] {
+    return [
+        button("Download a model or choose a file", "cloud-download", { "data-command": "setUpModel", class: "primary" }, "Set Up Model"),
+        button("Open the olmo.modelPath setting", "gear", { "data-command": "openModelSettings" }, "Open Settings"),
+    ];
+}
+
 banner.addEventListener("click", (event) => {
     const command = (event.target as HTMLElement).closest<HTMLElement>("button[data-command]")?.dataset.command;
-    if (command === "openModelSettings" || command === "restartModel" || command === "showLog") post({ type: command });
+    if (command === "setUpModel" || command === "openModelSettings" || command === "restartModel" || command === "showLog") post({ type: command });
 });
 
 function renderContext(context: EditorContext): void {
@@ -313,7 +332,7 @@ function renderContext(context: EditorContext): void {
         contextChip.setAttribute("aria-label", context.unavailableReason ?? "No code to add");
         return;
     }
-    const where = available.wholeFile ? `${available.fileName} (whole file)` : `${available.fileName}:${available.startLine}-${available.endLine}`;
+    const where = available.wholeFile ? `${available.fileName} (whole file)` : `${available.fileName}:${lineRange(available.startLine, available.endLine)}`;
     contextChip.replaceChildren(icon(context.enabled ? "check" : "add"), h("span", {}, where));
     const label = context.enabled ? `${where} will be added to the next message; press to leave it out` : `Add ${where} to the next message`;
     contextChip.title = label;
@@ -332,8 +351,10 @@ function renderTokens(tokens: TokenMeter | undefined): void {
     meter.low = tokens.contextSize * 0.7;
     meter.high = tokens.contextSize * 0.9;
     meter.optimum = 0;
-    meterText.textContent = `${tokens.tokens.toLocaleString()} / ${tokens.contextSize.toLocaleString()} tokens`;
-    tokenMeter.title = "Tokens of this conversation against the context the model was loaded with";
+    const used = `${tokens.tokens.toLocaleString()} / ${tokens.contextSize.toLocaleString()}`;
+    meterText.textContent = used;
+    meter.setAttribute("aria-label", `Context used: ${used} tokens`);
+    tokenMeter.title = `${used} tokens: this conversation against the context the model was loaded with`;
 }
 
 // ---- History ---------------------------------------------------------------------------------

@@ -19,6 +19,8 @@ export interface UserMessage {
     role: "user";
     text: string;
     context?: ContextSnippet;
+    /** What the model was sent for this message, when the sidecar built it (an explain request). */
+    prompt?: string;
 }
 
 /**
@@ -117,6 +119,8 @@ export type WebviewToHost =
     /** Only http(s) links are opened; the extension checks the scheme again. */
     | { type: "openLink"; href: string }
     | { type: "openModelSettings" }
+    /** Runs the first-use flow: download a model or choose a file. */
+    | { type: "setUpModel" }
     | { type: "restartModel" }
     | { type: "showLog" };
 
@@ -135,6 +139,7 @@ const webviewMessageFields: { [T in WebviewToHost["type"]]: Record<string, "stri
     applyCode: { code: "string" },
     openLink: { href: "string" },
     openModelSettings: {},
+    setUpModel: {},
     restartModel: {},
     showLog: {},
 };

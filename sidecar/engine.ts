@@ -1,6 +1,6 @@
 // The model engine: one model, one llama context, a sequence per active conversation (least
 // recently used reclaimed), requests of one conversation in order, streaming and cancellation.
-import { stat } from "node:fs/promises";
+import { open, stat } from "node:fs/promises";
 import { randomInt } from "node:crypto";
 import {
     getLlama,
@@ -13,7 +13,9 @@ import {
     type LlamaContext,
     type LlamaContextSequence,
     type LlamaModel,
+    type GgufFileInfo,
     type Token,
+    type Tokenizer,
 } from "node-llama-cpp";
 import { Olmo2ChatWrapper, toChatHistory } from "./chatWrapper.js";
 import { ContextOverflowError, fitToContext } from "./contextFit.js";
@@ -21,6 +23,7 @@ import { errorText, isMemoryError, SidecarError } from "./errors.js";
 import type {
     ChatMessage,
     ChatResult,
+    FormatPromptResult,
     GpuChoice,
     LoadParams,
     ModelInfo,
@@ -31,8 +34,15 @@ import type {
 
 export const DEFAULT_CONTEXT_SIZE = 4096;
 export const DEFAULT_MAX_TOKENS = 1024;
-/** Requests waiting for a sequence beyond this are refused with `busy` instead of piling up. */
+/**
+ * Generation requests that may wait (for a free sequence, or for their conversation's previous
+ * request) at once; one more is refused at once with `busy` instead of piling up.
+ */
 export const MAX_QUEUED_REQUESTS = 16;
+/** Out of memory at load, the context is halved down to this before giving up. */
+const MIN_FALLBACK_CONTEXT_SIZE = 512;
+/** llama.cpp aborts the whole process on an OLMo-2 header outside these (LLAMA_MAX_LAYERS is 512). */
+const MAX_LAYERS = 512;
 
 export interface CancelSignal {
     readonly isCancellationRequested: boolean;
@@ -55,6 +65,13 @@ interface Slot {
     lastUsed: number;
 }
 
+/** A generation request waiting for its turn. */
+interface Waiter {
+    conversationId: string;
+    start(slot: Slot): void;
+    fail(error: SidecarError): void;
+}
+
 export interface EngineEvents {
     status(state: SidecarState): void;
     log(message: string): void;
@@ -64,9 +81,13 @@ export class Engine {
     private readonly llamas = new Map<GpuChoice, Promise<Llama>>();
     private loaded?: Loaded;
     private loadChain: Promise<unknown> = Promise.resolve();
-    private readonly conversationTails = new Map<string, Promise<unknown>>();
-    private readonly slotWaiters: Array<() => void> = [];
+    /** Waiting requests, oldest first. */
+    private readonly queue: Waiter[] = [];
+    /** Conversations with a request holding a sequence. */
+    private readonly activeConversations = new Set<string>();
     private readonly running = new Set<AbortController>();
+    /** llama.cpp's error lines since the current load step began: its exceptions say only "Failed to ...". */
+    private llamaErrors: string[] = [];
     private state: SidecarState = { state: "idle" };
 
     constructor(private readonly events: EngineEvents) {}
@@ -92,6 +113,7 @@ export class Engine {
     async unload(): Promise<void> {
         const loaded = this.loaded;
         this.loaded = undefined;
+        for (const waiter of this.queue.splice(0)) waiter.fail(new SidecarError("modelNotLoaded", "The model was unloaded before this request started."));
         for (const abort of this.running) abort.abort();
         if (loaded) {
             await loaded.context.dispose();
@@ -115,33 +137,16 @@ export class Engine {
 
     private async loadFile(params: LoadParams): Promise<ModelInfo> {
         const { modelPath } = params;
-        await checkModelFile(modelPath);
+        const header = await checkModelFile(modelPath);
         this.setState({ state: "loading", progress: 0, modelPath });
         const started = performance.now();
         const llama = await this.llama(params.gpu ?? "auto");
         const threads = Math.max(1, Math.min(params.threads ?? llama.cpuMathCores, llama.cpuMathCores));
+        const sequences = Math.max(1, params.sequences ?? 1);
         const ramBefore = process.memoryUsage().rss;
         const vramBefore = llama.gpu ? (await llama.getVramState()).used : 0;
-        let lastReported = 0;
-        const model = await llama.loadModel({
-            modelPath,
-            gpuLayers: params.gpuLayers ?? "auto",
-            onLoadProgress: (progress) => {
-                // A status message per percent is plenty; the UI shows whole percents.
-                if (progress - lastReported >= 0.01 || progress === 1) {
-                    lastReported = progress;
-                    this.setState({ state: "loading", progress, modelPath });
-                }
-            },
-        });
+        const { model, context, fallback } = await this.fitInMemory(llama, params, header, { threads, sequences });
         try {
-            const trainContextSize = model.trainContextSize;
-            const sequences = Math.max(1, params.sequences ?? 1);
-            const context = await model.createContext({
-                contextSize: Math.min(params.contextSize ?? DEFAULT_CONTEXT_SIZE, trainContextSize),
-                sequences,
-                threads,
-            });
             const slots: Slot[] = [];
             for (let i = 0; i < sequences; i++) slots.push({ sequence: context.getSequence(), busy: false, lastUsed: 0 });
             const metadata = model.fileInfo.metadata;
@@ -153,7 +158,7 @@ export class Engine {
                 quantization: (fileType != null ? ggufFileQuantNames[fileType] : undefined) ?? "unknown",
                 fileSizeBytes: (await stat(modelPath)).size,
                 contextSize: context.contextSize,
-                trainContextSize,
+                trainContextSize: model.trainContextSize,
                 sequences,
                 backend: llama.gpu === false ? "cpu" : llama.gpu,
                 gpuName: llama.gpu ? (await llama.getGpuDeviceNames()).join(", ") || undefined : undefined,
@@ -163,16 +168,95 @@ export class Engine {
                 loadMs: Math.round(performance.now() - started),
                 vramBytes: llama.gpu ? Math.max(0, (await llama.getVramState()).used - vramBefore) : undefined,
                 ramBytes: Math.max(0, process.memoryUsage().rss - ramBefore),
+                fallback,
             };
             this.loaded = { llama, model, context, wrapper: new Olmo2ChatWrapper(), info, slots };
             this.events.log(
                 `loaded ${info.name} (${info.quantization}) on ${info.backend}, ${info.gpuLayers}/${info.totalLayers} layers on GPU, ` +
-                    `context ${info.contextSize}, ${threads} threads, in ${info.loadMs} ms`,
+                    `context ${info.contextSize}, ${threads} threads, in ${info.loadMs} ms${fallback ? ` (${fallback})` : ""}`,
             );
             return info;
         } catch (error) {
+            await context.dispose();
             await model.dispose();
             throw error;
+        }
+    }
+
+    /**
+     * Loads the model and creates its context. Out of memory, it retries with half the GPU layers
+     * (down to none), then with half the context (down to MIN_FALLBACK_CONTEXT_SIZE), and says in
+     * `fallback` what it gave up; any other failure, or memory still short at the floor, is thrown.
+     */
+    private async fitInMemory(
+        llama: Llama,
+        params: LoadParams,
+        header: ModelHeader,
+        options: { threads: number; sequences: number },
+    ): Promise<{ model: LlamaModel; context: LlamaContext; fallback?: string }> {
+        const { modelPath } = params;
+        const requestedLayers = params.gpuLayers ?? "auto";
+        const requestedContext = Math.min(params.contextSize ?? DEFAULT_CONTEXT_SIZE, header.trainContextSize);
+        let gpuLayers = requestedLayers;
+        let contextSize = requestedContext;
+        let model: LlamaModel | undefined;
+        let lastReported = 0;
+        for (;;) {
+            try {
+                model ??= await this.llamaStep(() =>
+                    llama.loadModel({
+                        modelPath,
+                        gpuLayers,
+                        onLoadProgress: (progress) => {
+                            // A status message per percent is plenty; the UI shows whole percents.
+                            if (Math.abs(progress - lastReported) >= 0.01 || progress === 1) {
+                                lastReported = progress;
+                                this.setState({ state: "loading", progress, modelPath });
+                            }
+                        },
+                    }),
+                );
+                const loadedModel = model;
+                const context = await this.llamaStep(() => loadedModel.createContext({ contextSize, sequences: options.sequences, threads: options.threads }));
+                const reduced = [
+                    gpuLayers !== requestedLayers ? `GPU layers ${requestedLayers} → ${gpuLayers}` : "",
+                    contextSize !== requestedContext ? `context ${requestedContext} → ${contextSize} tokens` : "",
+                ].filter(Boolean);
+                return { model, context, fallback: reduced.length > 0 ? `reduced to fit in memory: ${reduced.join(", ")}` : undefined };
+            } catch (error) {
+                if (!isMemoryError(error)) {
+                    await model?.dispose();
+                    throw error;
+                }
+                const layersTried = llama.gpu === false ? 0 : (model?.gpuLayers ?? (gpuLayers === "auto" ? header.blockCount + 1 : gpuLayers));
+                if (layersTried > 0) {
+                    gpuLayers = Math.floor(layersTried / 2);
+                    await model?.dispose();
+                    model = undefined;
+                } else if (contextSize > MIN_FALLBACK_CONTEXT_SIZE) {
+                    contextSize = Math.max(MIN_FALLBACK_CONTEXT_SIZE, Math.floor(contextSize / 2));
+                } else {
+                    await model?.dispose();
+                    throw error;
+                }
+                const layers = llama.gpu === false ? "" : `${gpuLayers} GPU layers and `;
+                this.events.log(`out of memory (${errorText(error)}); retrying with ${layers}a context of ${contextSize} tokens`);
+            }
+        }
+    }
+
+    /** Runs one llama.cpp step; a failure carries llama.cpp's own error lines, which say why. */
+    private async llamaStep<T>(step: () => Promise<T>): Promise<T> {
+        this.llamaErrors = [];
+        try {
+            return await step();
+        } catch (error) {
+            // llama.cpp's log lines reach JavaScript asynchronously: let them arrive first.
+            await new Promise((resolve) => setImmediate(resolve));
+            if (this.llamaErrors.length === 0 || !(error instanceof Error)) throw error;
+            const detailed = new Error(`${error.message} (llama.cpp: ${this.llamaErrors.slice(-2).join("; ")})`);
+            detailed.name = error.name;
+            throw detailed;
         }
     }
 
@@ -188,6 +272,7 @@ export class Engine {
                 logLevel: LlamaLogLevel.warn,
                 logger: (level, message) => {
                     if (level === LlamaLogLevel.error || level === LlamaLogLevel.warn) this.events.log(`llama.cpp: ${message.trimEnd()}`);
+                    if (level === LlamaLogLevel.error && this.llamaErrors.push(message.trim()) > 8) this.llamaErrors.shift();
                 },
             });
             llama.catch(() => this.llamas.delete(gpu));
@@ -214,16 +299,20 @@ export class Engine {
         return this.loaded;
     }
 
-    /** The prompt's tokens for these messages, with the generation prompt. */
-    promptTokens(messages: readonly ChatMessage[]): Token[] {
+    /**
+     * The prompt's tokens for these messages, with the generation prompt. Pass one `tokenizer` from
+     * cachingTokenizer() to calls on overlapping lists: each stretch of text between control tokens
+     * is then tokenized once, not once per call.
+     */
+    promptTokens(messages: readonly ChatMessage[], tokenizer?: Tokenizer): Token[] {
         const loaded = this.requireModel();
         const { contextText } = loaded.wrapper.generateContextState({ chatHistory: toChatHistory(messages, true) });
-        return contextText.tokenize(loaded.model.tokenizer);
+        return contextText.tokenize(tokenizer ?? loaded.model.tokenizer);
     }
 
-    formatPrompt(messages: readonly ChatMessage[]): { text: string; tokens: number } {
+    formatPrompt(messages: readonly ChatMessage[]): FormatPromptResult {
         const tokens = this.promptTokens(messages);
-        return { text: this.requireModel().model.detokenize(tokens, true), tokens: tokens.length };
+        return { text: this.requireModel().model.detokenize(tokens, true), tokens: tokens.length, tokenIds: tokens.slice() };
     }
 
     countTokens(input: { messages?: readonly ChatMessage[]; text?: string }): { tokens: number; contextSize: number } {
@@ -247,17 +336,18 @@ export class Engine {
         cancel: CancelSignal,
     ): Promise<ChatResult> {
         const arrived = performance.now();
-        validateMessages(messages);
         this.requireModel();
-        return this.inConversationOrder(conversationId, async () => {
-            const slot = await this.acquireSlot(conversationId, cancel);
-            if (!slot) return cancelledBeforeStart(arrived, this.loaded?.info.contextSize ?? 0);
-            try {
-                return await this.generate(slot, messages, sampling, onDelta, cancel, arrived);
-            } finally {
-                this.releaseSlot(slot);
+        const slot = await this.waitForTurn(conversationId, cancel);
+        if (!slot) return cancelledBeforeStart(arrived, this.loaded?.info.contextSize ?? 0);
+        try {
+            if (slot.conversationId !== conversationId) {
+                await slot.sequence.clearHistory();
+                slot.conversationId = conversationId;
             }
-        });
+            return await this.generate(slot, messages, sampling, onDelta, cancel, arrived);
+        } finally {
+            this.release(slot, conversationId);
+        }
     }
 
     private async generate(
@@ -273,14 +363,16 @@ export class Engine {
         const contextSize = sequence.contextSize;
         const maxTokens = Math.max(1, sampling.maxTokens ?? DEFAULT_MAX_TOKENS);
         const answerReserve = Math.min(maxTokens, Math.floor(contextSize / 2));
+        // Fitting renders many overlapping candidate prompts: tokenize each stretch of text once.
+        const tokenizer = cachingTokenizer(loaded.model.tokenizer);
         let fit;
         try {
-            fit = fitToContext(messages, contextSize - answerReserve, (m) => this.promptTokens(m).length);
+            fit = fitToContext(messages, contextSize - answerReserve, (m) => this.promptTokens(m, tokenizer).length);
         } catch (error) {
             if (error instanceof ContextOverflowError) throw new SidecarError("contextOverflow", error.message);
             throw error;
         }
-        const prompt = this.promptTokens(fit.kept);
+        const prompt = this.promptTokens(fit.kept, tokenizer);
         const reusedTokens = Math.min(commonPrefixLength(sequence.contextTokens, prompt), prompt.length - 1);
         const room = contextSize - prompt.length;
         const generationLimit = Math.min(maxTokens, room);
@@ -325,7 +417,7 @@ export class Engine {
                     fit.droppedIndices.length > 0
                         ? {
                               messageIndices: fit.droppedIndices,
-                              tokens: this.promptTokens(messages).length - prompt.length,
+                              tokens: this.promptTokens(messages, tokenizer).length - prompt.length,
                           }
                         : undefined,
                 contextSize,
@@ -340,57 +432,70 @@ export class Engine {
         }
     }
 
-    private inConversationOrder<T>(conversationId: string, task: () => Promise<T>): Promise<T> {
-        const previous = this.conversationTails.get(conversationId) ?? Promise.resolve();
-        const run = previous.then(task, task);
-        const tail = run.catch(() => undefined);
-        this.conversationTails.set(conversationId, tail);
-        void tail.then(() => {
-            if (this.conversationTails.get(conversationId) === tail) this.conversationTails.delete(conversationId);
+    /**
+     * Waits until this request may run: no earlier request of its conversation is queued or
+     * running, and a sequence is idle. Resolves with the sequence (marked busy), or with nothing
+     * when cancelled while waiting, at once.
+     */
+    private waitForTurn(conversationId: string, cancel: CancelSignal): Promise<Slot | undefined> {
+        if (cancel.isCancellationRequested) return Promise.resolve(undefined);
+        if (this.queue.length >= MAX_QUEUED_REQUESTS && !this.canStart(conversationId)) {
+            throw new SidecarError("busy", `The model is busy with ${MAX_QUEUED_REQUESTS} waiting requests; try again shortly.`);
+        }
+        return new Promise((resolve, reject) => {
+            const listener = cancel.onCancellationRequested(() => {
+                const at = this.queue.indexOf(waiter);
+                if (at >= 0) this.queue.splice(at, 1);
+                resolve(undefined);
+            });
+            const waiter: Waiter = {
+                conversationId,
+                start: (slot) => {
+                    listener.dispose();
+                    resolve(slot);
+                },
+                fail: (error) => {
+                    listener.dispose();
+                    reject(error);
+                },
+            };
+            this.queue.push(waiter);
+            this.startWaiting();
         });
-        return run;
     }
 
-    /** A sequence for this conversation: its own if it still has one, else a free or the least recently used idle one. */
-    private async acquireSlot(conversationId: string, cancel: CancelSignal): Promise<Slot | undefined> {
-        for (;;) {
-            if (cancel.isCancellationRequested) return undefined;
-            const loaded = this.requireModel();
-            const idle = loaded.slots.filter((s) => !s.busy);
-            const slot =
-                idle.find((s) => s.conversationId === conversationId) ??
-                idle.find((s) => s.conversationId === undefined) ??
-                idle.sort((a, b) => a.lastUsed - b.lastUsed)[0];
-            if (slot) {
-                slot.busy = true;
-                if (slot.conversationId !== conversationId) {
-                    await slot.sequence.clearHistory();
-                    slot.conversationId = conversationId;
-                }
-                return slot;
-            }
-            if (this.slotWaiters.length >= MAX_QUEUED_REQUESTS) {
-                throw new SidecarError("busy", `The model is busy with ${MAX_QUEUED_REQUESTS} waiting requests; try again shortly.`);
-            }
-            await new Promise<void>((resolve) => {
-                const wake = () => {
-                    listener.dispose();
-                    resolve();
-                };
-                const listener = cancel.onCancellationRequested(() => {
-                    const at = this.slotWaiters.indexOf(wake);
-                    if (at >= 0) this.slotWaiters.splice(at, 1);
-                    wake();
-                });
-                this.slotWaiters.push(wake);
-            });
+    private canStart(conversationId: string): boolean {
+        return !this.activeConversations.has(conversationId) && !this.queue.some((w) => w.conversationId === conversationId) && this.idleSlot(conversationId) !== undefined;
+    }
+
+    /** Starts, oldest first, every waiting request whose conversation is free, while sequences are idle. */
+    private startWaiting(): void {
+        for (const waiter of [...this.queue]) {
+            if (this.activeConversations.has(waiter.conversationId)) continue;
+            const slot = this.idleSlot(waiter.conversationId);
+            if (!slot) return;
+            this.queue.splice(this.queue.indexOf(waiter), 1);
+            slot.busy = true;
+            this.activeConversations.add(waiter.conversationId);
+            waiter.start(slot);
         }
     }
 
-    private releaseSlot(slot: Slot): void {
+    /** The conversation's own sequence if idle, else a free one, else the least recently used idle one. */
+    private idleSlot(conversationId: string): Slot | undefined {
+        const idle = this.loaded?.slots.filter((s) => !s.busy) ?? [];
+        return (
+            idle.find((s) => s.conversationId === conversationId) ??
+            idle.find((s) => s.conversationId === undefined) ??
+            idle.sort((a, b) => a.lastUsed - b.lastUsed)[0]
+        );
+    }
+
+    private release(slot: Slot, conversationId: string): void {
         slot.busy = false;
         slot.lastUsed = performance.now();
-        this.slotWaiters.shift()?.();
+        this.activeConversations.delete(conversationId);
+        this.startWaiting();
     }
 
     private setState(state: SidecarState): void {
@@ -404,21 +509,20 @@ export class Engine {
     }
 }
 
-function validateMessages(messages: readonly ChatMessage[]): void {
-    if (!Array.isArray(messages) || messages.length === 0) {
-        throw new SidecarError("invalidParams", "messages must be a non-empty list.");
-    }
-    for (const m of messages) {
-        if (!m || typeof m.content !== "string" || !["system", "user", "assistant"].includes(m.role)) {
-            throw new SidecarError("invalidParams", "Each message needs a role (system, user or assistant) and text content.");
-        }
-    }
-    if (messages[messages.length - 1].role !== "user") {
-        throw new SidecarError("invalidParams", "The last message must be the user's.");
-    }
+/** What loading needs from a checked header. */
+interface ModelHeader {
+    trainContextSize: number;
+    blockCount: number;
 }
 
-async function checkModelFile(modelPath: string): Promise<void> {
+/** GGUF's fixed start: magic, version, tensor count, metadata entry count. */
+const GGUF_PREFIX_BYTES = 24;
+/** The smallest tensor description (one-byte name, one dimension), to bound how many a file can hold. */
+const MIN_TENSOR_INFO_BYTES = 8 + 1 + 4 + 8 + 4 + 8;
+/** The smallest metadata entry (one-byte key, one-byte value). */
+const MIN_METADATA_ENTRY_BYTES = 8 + 1 + 4 + 1;
+
+async function checkModelFile(modelPath: string): Promise<ModelHeader> {
     if (typeof modelPath !== "string" || modelPath.trim() === "") {
         throw new SidecarError("modelMissing", "No model file is set. Set olmo.modelPath to a .gguf file.");
     }
@@ -426,10 +530,10 @@ async function checkModelFile(modelPath: string): Promise<void> {
     if (!info) throw new SidecarError("modelMissing", `Model file not found: ${modelPath}. Check olmo.modelPath.`);
     if (info.isDirectory()) throw new SidecarError("modelInvalid", `${modelPath} is a folder, not a .gguf file.`);
     if (info.size === 0) throw new SidecarError("modelInvalid", `${modelPath} is empty (0 bytes); download it again.`);
-    let architecture: string;
+    let header: GgufFileInfo;
     try {
-        const header = await readGgufFileInfo(modelPath, { readTensorInfo: true });
-        architecture = header.metadata.general.architecture;
+        await checkCounts(modelPath, info.size);
+        header = await readGgufFileInfo(modelPath, { readTensorInfo: true });
         // llama.cpp checks every tensor's bounds too, but with a less helpful message.
         const lastTensorStart = header.tensorInfo?.reduce((end, t) => Math.max(end, Number(t.fileOffset)), 0) ?? 0;
         if (lastTensorStart >= info.size) throw new Error("the file ends before its last tensor");
@@ -439,12 +543,62 @@ async function checkModelFile(modelPath: string): Promise<void> {
             `${modelPath} is not a valid GGUF model (${errorText(error)}). It may be truncated or another format; download it again.`,
         );
     }
+    const architecture = header.metadata.general.architecture;
     if (architecture !== "olmo2") {
         throw new SidecarError(
             "unsupportedArchitecture",
             `${modelPath} is a "${architecture}" model. OLMo Local formats prompts for OLMo-2 (olmo2) models only; choose an OLMo-2 GGUF.`,
         );
     }
+    return checkHyperparameters(modelPath, header);
+}
+
+/** The counts at the start of the file, against its size, before anything is allocated for them. */
+async function checkCounts(modelPath: string, size: number): Promise<void> {
+    const file = await open(modelPath, "r");
+    try {
+        const { buffer, bytesRead } = await file.read(Buffer.alloc(GGUF_PREFIX_BYTES), 0, GGUF_PREFIX_BYTES, 0);
+        if (bytesRead < GGUF_PREFIX_BYTES || buffer.toString("latin1", 0, 4) !== "GGUF") throw new Error("it does not start with the GGUF signature");
+        const room = BigInt(size - GGUF_PREFIX_BYTES);
+        const tensors = buffer.readBigUInt64LE(8);
+        if (tensors * BigInt(MIN_TENSOR_INFO_BYTES) > room) throw new Error(`its header claims ${tensors} tensors, more than a file of ${size} bytes can describe`);
+        const entries = buffer.readBigUInt64LE(16);
+        if (entries * BigInt(MIN_METADATA_ENTRY_BYTES) > room) throw new Error(`its header claims ${entries} metadata entries, more than a file of ${size} bytes can hold`);
+    } finally {
+        await file.close();
+    }
+}
+
+/**
+ * The OLMo-2 hyperparameters, each within what llama.cpp can take: outside them it aborts the
+ * whole process (an assertion, or a division by zero) instead of failing the load.
+ */
+function checkHyperparameters(modelPath: string, header: GgufFileInfo): ModelHeader {
+    const value = (key: string): unknown =>
+        key.split(".").reduce<unknown>((node, part) => (node !== null && typeof node === "object" ? (node as Record<string, unknown>)[part] : undefined), header.architectureMetadata);
+    const impossible = (key: string, expected: string): never => {
+        const found = value(key);
+        throw new SidecarError(
+            "modelInvalid",
+            `${modelPath} has an impossible header: olmo2.${key} is ${typeof found === "string" ? JSON.stringify(found) : String(found)} (expected ${expected}). ` +
+                `The file is damaged or was converted wrongly; download it again.`,
+        );
+    };
+    const whole = (key: string, min: number, max: number): number => {
+        const found = value(key);
+        return typeof found === "number" && Number.isInteger(found) && found >= min && found <= max ? found : impossible(key, `a whole number from ${min} to ${max}`);
+    };
+    const blockCount = whole("block_count", 1, MAX_LAYERS);
+    const width = whole("embedding_length", 1, 1 << 16);
+    whole("feed_forward_length", 1, 1 << 20);
+    const heads = whole("attention.head_count", 1, width);
+    if (value("attention.head_count_kv") !== undefined) whole("attention.head_count_kv", 1, heads);
+    const trainContextSize = whole("context_length", 1, 1 << 24);
+    const epsilon = value("attention.layer_norm_rms_epsilon");
+    if (typeof epsilon !== "number" || !(epsilon > 0 && epsilon < 1)) impossible("attention.layer_norm_rms_epsilon", "a number between 0 and 1");
+    const ropeBase = value("rope.freq_base");
+    if (ropeBase !== undefined && (typeof ropeBase !== "number" || !(ropeBase > 0 && Number.isFinite(ropeBase)))) impossible("rope.freq_base", "a positive number");
+    return { trainContextSize, blockCount };
 }
 
 function toLoadError(error: unknown, modelPath: string): SidecarError {
@@ -496,3 +650,21 @@ function round(n: number): number {
     return Math.round(n * 10) / 10;
 }
 
+/** A tokenizer that remembers its answers (for one fitting: the cache lives as long as the returned function). */
+function cachingTokenizer(tokenizer: Tokenizer): Tokenizer {
+    const cache = new Map<string, Token[]>();
+    const tokenize = (text: string, specialTokens?: boolean | "builtin", options?: "trimLeadingSpace"): Token[] => {
+        const key = `${specialTokens}:${options}:${text}`;
+        let tokens = cache.get(key);
+        if (!tokens) {
+            tokens = (tokenizer as (text: string, specialTokens?: boolean | "builtin", options?: "trimLeadingSpace") => Token[])(text, specialTokens, options);
+            cache.set(key, tokens);
+        }
+        return tokens;
+    };
+    return Object.assign(tokenize, {
+        detokenize: tokenizer.detokenize,
+        isSpecialToken: tokenizer.isSpecialToken,
+        isEogToken: tokenizer.isEogToken,
+    }) as Tokenizer;
+}

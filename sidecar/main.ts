@@ -3,15 +3,10 @@
 import "./stdoutGuard.js";
 import os from "node:os";
 import { createRequire } from "node:module";
-import {
-    createConnection,
-    ProgressType,
-    ResponseError,
-    StreamMessageReader,
-    StreamMessageWriter,
-    type CancellationToken,
-} from "vscode-languageserver/node";
+import { createConnection, ProgressType, ResponseError, StreamMessageWriter, type CancellationToken, type ResponseMessage } from "vscode-languageserver/node";
 import { DeltaBatcher } from "./deltaBatcher.js";
+import { ResilientMessageReader } from "./frameReader.js";
+import { checkParams } from "./params.js";
 import { explainPrompt, rewritePrompt } from "./prompts.js";
 import { RewriteCodeStream } from "./rewriteOutput.js";
 import type { Engine } from "./engine.js";
@@ -31,8 +26,18 @@ import {
 
 declare const SIDECAR_VERSION: string; // injected by the build
 
-const connection = createConnection(new StreamMessageReader(process.stdin), new StreamMessageWriter(process.stdout));
+const JSONRPC_INVALID_REQUEST = -32600;
 const log = (message: string) => process.stderr.write(`[sidecar] ${message}\n`);
+const writer = new StreamMessageWriter(process.stdout);
+// Malformed frames are dropped and reading resumes at the next header (frameReader.ts); a
+// well-formed message with an id that is not a request is answered Invalid Request.
+const reader = new ResilientMessageReader(process.stdin, log, (id, reason) => {
+    const response: ResponseMessage = { jsonrpc: "2.0", id, error: { code: JSONRPC_INVALID_REQUEST, message: reason } };
+    void writer.write(response);
+});
+const connection = createConnection(reader, writer);
+/** After `shutdown` every request is refused, as LSP asks, until `exit` or stdin closes. */
+let shuttingDown = false;
 // node-llama-cpp takes most of a second to import: load it (in its own chunk) on the first
 // request that needs it, so that `initialize` answers at once.
 let engine: Promise<Engine> | undefined;
@@ -46,12 +51,15 @@ function notify<N extends keyof Notifications>(method: N, params: Notifications[
     void connection.sendNotification(method, params);
 }
 
-/** Registers a typed handler; errors become JSON-RPC errors with stable codes. */
+/** Registers a handler for checked parameters (params.ts); errors become JSON-RPC errors with stable codes. */
 function handle<M extends RequestMethod>(method: M, handler: (params: ParamsOf<M>, token: CancellationToken) => Promise<ResultOf<M>> | ResultOf<M>): void {
-    connection.onRequest(method, async (params: ParamsOf<M>, token: CancellationToken) => {
+    // vscode-jsonrpc spreads positional (array) params before the token: take the token from the
+    // end, and pass anything but a single value on to be refused.
+    connection.onRequest(method, async (...args: unknown[]) => {
+        const token = args.pop() as CancellationToken;
         try {
-            if (params === null || typeof params !== "object") throw new SidecarError("invalidParams", `${method} needs an object of parameters.`);
-            return await handler(params, token);
+            if (shuttingDown) return new ResponseError(JSONRPC_INVALID_REQUEST, `The sidecar is shutting down; ${method} was not run.`);
+            return await handler(checkParams(method, args.length > 1 ? args : args[0]), token);
         } catch (error) {
             if (error instanceof SidecarError) return new ResponseError(error.rpcCode, error.message, { code: error.code });
             log(`${method} failed: ${error instanceof Error ? error.stack : String(error)}`);
@@ -170,6 +178,7 @@ handle("olmo/rewrite", async (params, token) => {
 });
 
 connection.onShutdown(async () => {
+    shuttingDown = true;
     await (await engine)?.dispose();
 });
 connection.onExit(() => process.exit(0));

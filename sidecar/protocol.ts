@@ -65,6 +65,8 @@ export interface ModelInfo {
     loadMs: number;
     vramBytes?: number;
     ramBytes?: number;
+    /** Present when memory ran short at the requested settings: what was reduced to load anyway. */
+    fallback?: string;
 }
 
 export interface ChatParams {
@@ -224,6 +226,8 @@ export interface FormatPromptResult {
     /** The exact prompt text, control tokens written as text. */
     text: string;
     tokens: number;
+    /** The prompt's token ids, for checking what is and is not a control token. */
+    tokenIds: number[];
 }
 
 export type SidecarState =
@@ -269,6 +273,14 @@ export interface Requests {
     "olmo/modelInfo": [Record<string, never>, ModelInfo | null];
     "olmo/inspectModel": [InspectModelParams, InspectModelResult];
     "olmo/download": [DownloadParams, DownloadResult];
+}
+
+/** What a streamed request's `$/progress` notifications carry. */
+export interface PartialResults {
+    "olmo/chat": ChatDelta;
+    "olmo/explain": ChatDelta;
+    "olmo/rewrite": ChatDelta;
+    "olmo/download": DownloadProgress;
 }
 
 /** Notifications, sidecar -> extension. */

@@ -13,4 +13,5 @@ const step = async <T>(label: string, run: () => Promise<T> | T): Promise<T> => 
 
 await step("tiny test model", () => ensureTestModel("tiny"));
 await step("code-server 4.100.3", () => ensureCodeServer("4.100.3"));
+await step("code-server 4.139.1", () => ensureCodeServer("4.139.1"));
 await step("VSIX for linux-x64", () => packageVsix());

@@ -2,14 +2,14 @@
 // pointed at the generated model, the status bar reaches ready.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { withVSCode } from "./harness.js";
 import { requireVsix } from "./product.js";
+import { forEachVSCode } from "./versions.js";
 import { ensureTestModel } from "../support/models.js";
 
-describe("e2e: foundation in code-server", () => {
+forEachVSCode((vs) => describe(`e2e: foundation in code-server (VS Code ${vs.label})`, () => {
     test("activation does no model work; Load Model brings the status bar to ready on the generated model", async () => {
         const modelPath = await ensureTestModel("tiny");
-        await withVSCode(
+        await vs.withVSCode(
             { name: "foundation", vsix: requireVsix(), settings: { "olmo.modelPath": modelPath, "olmo.gpu": "cpu", "olmo.contextSize": 1024, "olmo.threads": 1 } },
             async (vscode) => {
                 // Running a command activates the extension; until then no model process exists.
@@ -23,7 +23,7 @@ describe("e2e: foundation in code-server", () => {
                 await ready.waitFor({ state: "visible", timeout: 120_000 });
                 const text = (await vscode.statusBarItem(/OLMo/).first().textContent()) ?? "";
                 assert.match(text, /OLMo CPU/);
-                await vscode.screenshot("foundation-ready");
+                await vscode.screenshot(`foundation-ready-${vs.label}`);
 
                 // The sidecar's log reaches the output channel.
                 const log = await vscode.waitForExtensionLog(/OLMo Local/, /loaded .* on cpu/);
@@ -31,4 +31,4 @@ describe("e2e: foundation in code-server", () => {
             },
         );
     });
-});
+}));

@@ -1,15 +1,15 @@
 // Proves the E2E harness against a throwaway extension, independently of the product: a VSIX is
 // built here, installed into a real VS Code (code-server), and driven from the browser.
 // Run: node --import tsx --test test/e2e/harness-selftest.test.ts
-// (OLMO_E2E_VSCODE=4.139.1 runs it on the current VS Code instead of 1.100.)
+// It runs on each VS Code of versions.ts (OLMO_E2E_VSCODE=4.139.1 picks one).
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { describe, test } from "node:test";
-import { REPO_ROOT, withVSCode } from "./harness.js";
+import { packageThrowawayExtension } from "./throwaway.js";
+import { forEachVSCode } from "./versions.js";
 
 const EXTENSION_ID = "olmo-test.harness-selftest";
 
@@ -82,34 +82,21 @@ exports.deactivate = function () {};
 const iconSvg = `<svg xmlns="http://www.w3.org/2000/svg" width="24" height="24" viewBox="0 0 24 24"><circle cx="12" cy="12" r="9" fill="none" stroke="currentColor" stroke-width="2"/></svg>\n`;
 
 /** Writes the extension into `dir` and packages it with the repo's vsce; returns the VSIX path. */
-async function buildSelftestVsix(dir: string): Promise<string> {
-  await fs.writeFile(path.join(dir, "package.json"), JSON.stringify(manifest, null, 2));
-  await fs.writeFile(path.join(dir, "extension.js"), extensionJs);
-  await fs.writeFile(path.join(dir, "icon.svg"), iconSvg);
-  await fs.writeFile(path.join(dir, "README.md"), "# Harness Selftest\n\nThrowaway extension for the E2E harness.\n");
-  const vsix = path.join(dir, "harness-selftest.vsix");
-  const vsce = path.join(REPO_ROOT, "node_modules", "@vscode", "vsce", "vsce");
-  const args = [vsce, "package", "--allow-missing-repository", "--skip-license", "--no-dependencies", "--out", vsix];
-  const output = await new Promise<string>((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
-    let text = "";
-    child.stdout.on("data", (d: Buffer) => (text += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (text += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => (code === 0 ? resolve(text) : reject(new Error(`vsce package failed (${code}):\n${text}`))));
+function buildSelftestVsix(dir: string): Promise<string> {
+  return packageThrowawayExtension(dir, {
+    "package.json": JSON.stringify(manifest, null, 2),
+    "extension.js": extensionJs,
+    "icon.svg": iconSvg,
+    "README.md": "# Harness Selftest\n\nThrowaway extension for the E2E harness.\n",
   });
-  await fs.access(vsix).catch(() => {
-    throw new Error(`vsce printed no error but wrote no VSIX:\n${output}`);
-  });
-  return vsix;
 }
 
-describe("e2e: harness", () => {
+forEachVSCode((vs) => describe(`e2e: harness (VS Code ${vs.label})`, () => {
   test("installs a VSIX, runs a command, talks to a webview, reads logs", { timeout: 15 * 60_000 }, async () => {
     const tmp = await fs.mkdtemp(path.join(os.tmpdir(), "harness-selftest-"));
     try {
       const vsix = await buildSelftestVsix(tmp);
-      await withVSCode(
+      await vs.withVSCode(
         {
           vsix,
           name: "harness-selftest",
@@ -126,7 +113,7 @@ describe("e2e: harness", () => {
           await vscode.activityBarItem("Harness Selftest").click();
           const reply = vscode.webview(EXTENSION_ID).locator("#reply");
           await reply.filter({ hasText: /^pong from VS Code 1\.\d+/ }).waitFor();
-          assert.match((await reply.textContent()) ?? "", /pong from VS Code/);
+          assert.equal(await reply.textContent(), `pong from VS Code ${vs.vscode}`);
 
           await vscode.openFile("src/hello.txt");
           await vscode.page.locator(".monaco-editor .view-lines", { hasText: "hello from the workspace" }).waitFor();
@@ -146,4 +133,4 @@ describe("e2e: harness", () => {
       await fs.rm(tmp, { recursive: true, force: true });
     }
   });
-});
+}));

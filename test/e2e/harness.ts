@@ -34,6 +34,8 @@ export interface StartOptions {
   version?: CodeServerVersion;
   /** The VSIX to install with `--install-extension`. */
   vsix: string;
+  /** More VSIXs installed next to it, e.g. a test's own consumer extension. */
+  alsoInstall?: string[];
   /** User settings, merged over the test defaults below. */
   settings?: Record<string, unknown>;
   /** Files to create in the workspace folder: relative path -> content. */
@@ -43,6 +45,8 @@ export interface StartOptions {
   theme?: "dark" | "light";
   /** Keep workspace trust on (restricted mode possible); off by default. */
   workspaceTrust?: boolean;
+  /** VS Code's log level (code-server's --log), e.g. "debug" to read extensions' debug lines; default info. */
+  logLevel?: "trace" | "debug";
   /** Default timeout for each wait, ms; defaults to $OLMO_E2E_TIMEOUT or 30 s. */
   timeoutMs?: number;
   /** Browser viewport. */
@@ -118,6 +122,9 @@ export async function startVSCode(opts: StartOptions): Promise<VSCodeSession> {
   const trust = opts.workspaceTrust ?? false;
   const settings = { ...defaultSettings(opts.theme ?? "dark", trust), ...opts.settings };
   await writeJson(path.join(dirs.userData, "User", "settings.json"), settings);
+  // code-server is a remote window: VS Code 1.139 (unlike 1.100) takes machine-scoped settings such as
+  // olmo.modelPath there only from the remote's own settings (Settings > Remote), where its users set them.
+  await writeJson(path.join(dirs.userData, "Machine", "settings.json"), opts.settings ?? {});
   for (const [rel, content] of Object.entries(opts.workspaceFiles ?? {})) {
     const file = path.join(dirs.workspace, rel);
     await fs.mkdir(path.dirname(file), { recursive: true });
@@ -130,8 +137,8 @@ export async function startVSCode(opts: StartOptions): Promise<VSCodeSession> {
   const session = new VSCodeSession(install, dirs, timeout);
   live.add(session);
   try {
-    await session.installExtension(vsix);
-    await session.startServer(trust);
+    for (const file of [vsix, ...(opts.alsoInstall ?? [])]) await session.installExtension(file);
+    await session.startServer(trust, opts.logLevel);
     await session.openBrowser(opts.viewport ?? { width: 1400, height: 900 });
   } catch (e) {
     await session.printLogTails();
@@ -227,7 +234,7 @@ export class VSCodeSession {
     }
   }
 
-  async startServer(trust: boolean): Promise<void> {
+  async startServer(trust: boolean, logLevel?: "trace" | "debug"): Promise<void> {
     this.port = await freePort();
     const args = [
       this.install.entry,
@@ -240,6 +247,7 @@ export class VSCodeSession {
       "--disable-getting-started-override",
       "--locale", "en",
       ...(trust ? [] : ["--disable-workspace-trust"]),
+      ...(logLevel ? ["--log", logLevel] : []),
       this.dirs.workspace,
     ];
     const logFd = openSync(this.serverLogFile, "a");
@@ -300,8 +308,9 @@ export class VSCodeSession {
       const deadline = Date.now() + this.timeout;
       for (;;) {
         const input = await this.openQuickInput(["Control+Shift+P", "F1"]);
-        await input.fill(`>${title}`);
         try {
+          // A view still opening (e.g. the Output panel) can take focus and close the palette.
+          await input.fill(`>${title}`, { timeout: 3_000 });
           await row.waitFor({ state: "visible", timeout: 3_000 });
           break;
         } catch (e) {

@@ -13,6 +13,21 @@ import {
 } from "vscode-jsonrpc/node";
 import type { ChatDelta, ChatParams, ChatResult, ParamsOf, RequestMethod, ResultOf, SidecarCapabilities, SidecarState } from "../../sidecar/protocol.js";
 
+/** A JSON-RPC response as it arrives, for requests written with `writeRaw`. */
+export interface RawResponse {
+    id: string | number | null;
+    result?: unknown;
+    error?: { code: number; message: string; data?: unknown };
+}
+
+export interface SpawnOptions {
+    /**
+     * RLIMIT_DATA of the process (`ulimit -d`): a real ceiling on the memory it can allocate, which
+     * llama.cpp's allocations hit like a machine that is out of memory.
+     */
+    dataLimitBytes?: number;
+}
+
 export const SIDECAR_PATH = fileURLToPath(new URL("../../dist/sidecar.mjs", import.meta.url));
 
 export interface StreamedChat {
@@ -26,6 +41,9 @@ export class SidecarProcess {
     /** Every byte the process wrote to stdout, to check that it wrote only protocol frames. */
     readonly stdoutChunks: Buffer[] = [];
     private nextToken = 0;
+    /** Stdout not yet split into frames, and who waits for which raw request's response. */
+    private unparsed: Buffer = Buffer.alloc(0);
+    private readonly responseWaiters = new Map<string | number, (response: RawResponse) => void>();
 
     private constructor(
         readonly child: ChildProcess,
@@ -33,23 +51,82 @@ export class SidecarProcess {
         readonly spawnedAt: number,
     ) {}
 
-    static async start(): Promise<{ sidecar: SidecarProcess; capabilities: SidecarCapabilities; initializeMs: number }> {
+    static async start(options: SpawnOptions = {}): Promise<{ sidecar: SidecarProcess; capabilities: SidecarCapabilities; initializeMs: number }> {
+        const sidecar = SidecarProcess.spawn(options);
+        return { sidecar, ...(await sidecar.initialize()) };
+    }
+
+    /** Starts the process without the `initialize` handshake (see `initialize`). */
+    static spawn(options: SpawnOptions = {}): SidecarProcess {
         const spawnedAt = performance.now();
-        const child = spawn(process.execPath, [SIDECAR_PATH, "--stdio"], { stdio: ["pipe", "pipe", "pipe"] });
+        const args = [SIDECAR_PATH, "--stdio"];
+        const child =
+            options.dataLimitBytes === undefined
+                ? spawn(process.execPath, args, { stdio: ["pipe", "pipe", "pipe"] })
+                : // exec: the shell becomes node, so that child.pid is the sidecar's.
+                  spawn("/bin/sh", ["-c", `ulimit -d ${Math.ceil(options.dataLimitBytes / 1024)} && exec "$0" "$@"`, process.execPath, ...args], {
+                      stdio: ["pipe", "pipe", "pipe"],
+                  });
         const connection = createMessageConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
         const sidecar = new SidecarProcess(child, connection, spawnedAt);
         child.stderr!.on("data", (chunk: Buffer) => (sidecar.stderr += chunk.toString()));
-        child.stdout!.on("data", (chunk: Buffer) => sidecar.stdoutChunks.push(chunk));
+        child.stdout!.on("data", (chunk: Buffer) => {
+            sidecar.stdoutChunks.push(chunk);
+            sidecar.collectResponses(chunk);
+        });
+        // Writes to a process that was killed fail with EPIPE: the exit is what the tests look at.
+        child.stdin!.on("error", () => undefined);
+        // Once the process is gone (and its output read), pending requests fail instead of hanging.
+        child.on("close", () => connection.dispose());
         connection.onNotification("olmo/status", (state: SidecarState) => {
             sidecar.statuses.push(state);
         });
         connection.listen();
-        const init = (await connection.sendRequest("initialize", { processId: process.pid, rootUri: null, capabilities: {} })) as {
+        return sidecar;
+    }
+
+    async initialize(): Promise<{ capabilities: SidecarCapabilities; initializeMs: number }> {
+        const init = (await this.connection.sendRequest("initialize", { processId: process.pid, rootUri: null, capabilities: {} })) as {
             capabilities: { experimental: { olmo: SidecarCapabilities } };
         };
-        const initializeMs = performance.now() - spawnedAt;
-        await connection.sendNotification("initialized", {});
-        return { sidecar, capabilities: init.capabilities.experimental.olmo, initializeMs };
+        const initializeMs = performance.now() - this.spawnedAt;
+        await this.connection.sendNotification("initialized", {});
+        return { capabilities: init.capabilities.experimental.olmo, initializeMs };
+    }
+
+    get pid(): number {
+        return this.child.pid!;
+    }
+
+    /**
+     * Writes bytes to the process's stdin as they are, for malformed input. Never while a request
+     * of `connection` is being written: it writes header and body separately.
+     */
+    writeRaw(bytes: string | Buffer): Promise<void> {
+        return new Promise((resolve, reject) => this.child.stdin!.write(bytes, (error) => (error ? reject(error) : resolve())));
+    }
+
+    /** The response to a request written with `writeRaw`; call before writing it. Use ids the connection does not (strings). */
+    response(id: string | number): Promise<RawResponse> {
+        return new Promise((resolve) => this.responseWaiters.set(id, resolve));
+    }
+
+    private collectResponses(chunk: Buffer): void {
+        this.unparsed = this.unparsed.length > 0 ? Buffer.concat([this.unparsed, chunk]) : chunk;
+        for (;;) {
+            const headerEnd = this.unparsed.indexOf("\r\n\r\n");
+            if (headerEnd < 0) return;
+            const length = Number(/Content-Length: (\d+)/i.exec(this.unparsed.subarray(0, headerEnd).toString("ascii"))?.[1]);
+            const bodyStart = headerEnd + 4;
+            if (this.unparsed.length < bodyStart + length) return;
+            const message = JSON.parse(this.unparsed.subarray(bodyStart, bodyStart + length).toString("utf8")) as RawResponse;
+            this.unparsed = this.unparsed.subarray(bodyStart + length);
+            const waiter = message.id !== null && message.id !== undefined ? this.responseWaiters.get(message.id) : undefined;
+            if (waiter && ("result" in message || "error" in message)) {
+                this.responseWaiters.delete(message.id!);
+                waiter(message);
+            }
+        }
     }
 
     request<M extends RequestMethod>(method: M, params: ParamsOf<M>, token?: CancellationToken): Promise<ResultOf<M>> {
@@ -57,11 +134,14 @@ export class SidecarProcess {
         return (token ? this.connection.sendRequest(method, params, token) : this.connection.sendRequest(method, params)) as Promise<ResultOf<M>>;
     }
 
-    /** A streamed chat; `onDelta` may cancel through the returned source. */
-    async chat(params: Omit<ChatParams, "partialResultToken">, onDelta?: (text: string, all: string[], cancel: CancellationTokenSource) => void): Promise<StreamedChat> {
+    /** A streamed chat; `onDelta` may cancel through the source passed to it (`cancel`, if given). */
+    async chat(
+        params: Omit<ChatParams, "partialResultToken">,
+        onDelta?: (text: string, all: string[], cancel: CancellationTokenSource) => void,
+        cancel = new CancellationTokenSource(),
+    ): Promise<StreamedChat> {
         const partialResultToken = `t${++this.nextToken}`;
         const deltas: string[] = [];
-        const cancel = new CancellationTokenSource();
         const subscription = this.connection.onProgress(new ProgressType<ChatDelta>(), partialResultToken, ({ text }) => {
             deltas.push(text);
             onDelta?.(text, deltas, cancel);
@@ -80,11 +160,11 @@ export class SidecarProcess {
         method: M,
         params: Omit<ParamsOf<M>, "partialResultToken">,
         onDelta?: (shown: string, count: number, cancel: CancellationTokenSource) => void,
+        cancel = new CancellationTokenSource(),
     ): Promise<{ result: ResultOf<M>; shown: string; deltas: ChatDelta[] }> {
         const partialResultToken = `t${++this.nextToken}`;
         const deltas: ChatDelta[] = [];
         let shown = "";
-        const cancel = new CancellationTokenSource();
         const subscription = this.connection.onProgress(new ProgressType<ChatDelta>(), partialResultToken, (delta) => {
             deltas.push(delta);
             shown = delta.replace ? delta.text : shown + delta.text;

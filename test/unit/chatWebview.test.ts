@@ -74,7 +74,8 @@ describe("unit: chat webview", () => {
         const articles = view.document.querySelectorAll(".messages article");
         assert.equal(articles.length, 2);
         assert.equal(view.$(".message.assistant .markdown code.language-python").textContent, "sorted([3, 1])\n");
-        assert.equal(view.$(".meter-text").textContent, "120 / 4,096 tokens");
+        assert.equal(view.$(".meter-text").textContent, "120 / 4,096");
+        assert.equal(view.$("meter").getAttribute("aria-label"), "Context used: 120 / 4,096 tokens");
     });
 
     test("the message list is a polite live region and every button has a label", () => {
@@ -153,15 +154,17 @@ describe("unit: chat webview", () => {
         assert.deepEqual(view.posted, [{ type: "openLink", href: "https://docs.python.org" }]);
     });
 
-    test("failed answers offer Retry; a missing model explains the setting; errors offer Restart", () => {
+    test("failed answers offer Retry; a missing model explains the setting and offers set-up; errors offer Restart", () => {
         const view = openView();
         const failed: Message = { id: "a2", role: "assistant", text: "", state: "failed", error: { code: "noModel", message: "No model is set." } };
         view.receive({ type: "snapshot", snapshot: snapshotWith([question, failed], { model: { kind: "noModel" } }) });
         assert.match(view.$(".banner").textContent ?? "", /olmo\.modelPath/);
         view.posted.length = 0;
         view.$('article[data-id="a2"] button[data-command="retry"]').click();
+        view.$('article[data-id="a2"] button[data-command="setUpModel"]').click();
         view.$('.banner button[data-command="openModelSettings"]').click();
-        assert.deepEqual(view.posted, [{ type: "retry", messageId: "a2" }, { type: "openModelSettings" }]);
+        view.$('.banner button[data-command="setUpModel"]').click();
+        assert.deepEqual(view.posted, [{ type: "retry", messageId: "a2" }, { type: "setUpModel" }, { type: "openModelSettings" }, { type: "setUpModel" }]);
 
         view.receive({ type: "model", model: { kind: "loading", progress: 0.42 } });
         assert.match(view.$(".banner").textContent ?? "", /42%/);
@@ -204,6 +207,8 @@ describe("unit: chat webview", () => {
         view.receive({ type: "context", context: { enabled: true, available: { fileName: "main.ts", path: "src/main.ts", startLine: 1, endLine: 40, wholeFile: true } } });
         assert.equal(chip.getAttribute("aria-pressed"), "true");
         assert.equal(chip.textContent, "main.ts (whole file)");
+        view.receive({ type: "context", context: { enabled: true, available: { fileName: "main.ts", path: "src/main.ts", startLine: 4, endLine: 4, wholeFile: false } } });
+        assert.equal(chip.textContent, "main.ts:4");
         view.receive({ type: "context", context: { enabled: false, unavailableReason: "big.ts is larger than 8 KB: select the code to add." } });
         assert.equal((chip as HTMLButtonElement).disabled, true);
     });

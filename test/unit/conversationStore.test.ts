@@ -149,6 +149,14 @@ describe("unit: conversation to model messages", () => {
         assert.equal(toModelMessages(messages, "  ")[0].role, "user", "a blank system prompt sends none");
     });
 
+    test("a message answered through a prompt the sidecar built (explain) sends that prompt later", () => {
+        const messages: Message[] = [
+            { id: "1", role: "user", text: "Explain this code. `a.ts`, lines 1-2:\n\n```ts\nx()\n```", prompt: "Explain the following TypeScript from a.ts ..." },
+            { id: "2", role: "assistant", text: "It calls x.", state: "done" },
+        ];
+        assert.deepEqual(toModelMessages(messages, "").map((m) => m.content), ["Explain the following TypeScript from a.ts ...", "It calls x."]);
+    });
+
     test("attached code goes before the question in a fence longer than its backtick runs", () => {
         const message: UserMessage = {
             id: "1",
@@ -159,5 +167,7 @@ describe("unit: conversation to model messages", () => {
         assert.equal(userContentForModel(message), "From `docs/a.md` (lines 3-5):\n\n````markdown\n```js\nx()\n```\n````\n\nWhat does this do?");
         const whole: UserMessage = { ...message, context: { ...message.context!, wholeFile: true, text: "plain\n" } };
         assert.equal(userContentForModel(whole), "From `docs/a.md`:\n\n```markdown\nplain\n```\n\nWhat does this do?");
+        const oneLine: UserMessage = { ...message, context: { ...message.context!, startLine: 7, endLine: 7, text: "x" } };
+        assert.equal(userContentForModel(oneLine), "From `docs/a.md` (line 7):\n\n```markdown\nx\n```\n\nWhat does this do?");
     });
 });

@@ -18,6 +18,7 @@ describe("unit: webview protocol", () => {
             { type: "applyCode", code: "x" },
             { type: "openLink", href: "https://example.org" },
             { type: "openModelSettings" },
+            { type: "setUpModel" },
             { type: "restartModel" },
             { type: "showLog" },
         ];

@@ -1,0 +1,321 @@
+// "OLMo: Rewrite Selection": asks for an instruction, streams the sidecar's code into a diff editor
+// (original against proposal, both read-only virtual documents), and applies the proposal as one
+// undoable edit on Accept, unless the document changed underneath. One rewrite per document at a time.
+import * as vscode from "vscode";
+import type { ChatDelta, RewriteResult } from "../sidecar/protocol.js";
+import { OlmoError, type ModelHost } from "./modelHost.js";
+import { acceptRefusal, fitReplacement, leadingWhitespace, nothingToAccept, rememberInstruction, REWRITE_PRESETS, type OriginalCode, type ProposalState } from "./rewriteEdit.js";
+import { codeTarget, displayName, registerSelectionAction, type CodeTarget } from "./selection.js";
+import { rewriteSamplingFromSettings } from "./settings.js";
+
+const SCHEME = "olmo-rewrite";
+/** The proposal's document is refreshed at most this often while it streams. */
+const REFRESH_INTERVAL_MS = 250;
+const RECENT_INSTRUCTIONS_KEY = "olmo.rewrite.recentInstructions";
+
+export function registerRewrite(context: vscode.ExtensionContext, host: ModelHost): vscode.Disposable[] {
+    const rewrites = new Rewrites(host, context.globalState);
+    return [
+        rewrites,
+        vscode.workspace.registerTextDocumentContentProvider(SCHEME, rewrites.documents),
+        vscode.commands.registerCommand("olmo.rewriteSelection", () => rewrites.start()),
+        vscode.commands.registerCommand("olmo.acceptRewrite", (uri?: vscode.Uri) => rewrites.accept(uri)),
+        vscode.commands.registerCommand("olmo.rejectRewrite", (uri?: vscode.Uri) => rewrites.reject(uri)),
+        registerSelectionAction("OLMo: Rewrite…", "olmo.rewriteSelection", vscode.CodeActionKind.RefactorRewrite, isWritable),
+    ];
+}
+
+function isWritable(document: vscode.TextDocument): boolean {
+    return document.uri.scheme !== SCHEME && vscode.workspace.fs.isWritableFileSystem(document.uri.scheme) !== false;
+}
+
+/** The read-only documents on both sides of the diff. */
+class VirtualDocuments implements vscode.TextDocumentContentProvider {
+    private readonly texts = new Map<string, string>();
+    private readonly changed = new vscode.EventEmitter<vscode.Uri>();
+    readonly onDidChange = this.changed.event;
+
+    provideTextDocumentContent(uri: vscode.Uri): string {
+        return this.texts.get(uri.toString()) ?? "";
+    }
+
+    set(uri: vscode.Uri, text: string): void {
+        this.texts.set(uri.toString(), text);
+        this.changed.fire(uri);
+    }
+
+    delete(uri: vscode.Uri): void {
+        this.texts.delete(uri.toString());
+    }
+
+    dispose(): void {
+        this.changed.dispose();
+    }
+}
+
+interface Rewrite {
+    target: CodeTarget;
+    original: OriginalCode;
+    versionAtStart: number;
+    originalUri: vscode.Uri;
+    proposalUri: vscode.Uri;
+    /** The code the sidecar has sent so far. */
+    code: string;
+    /** `code` fitted to the original range: what the diff shows and Accept writes. */
+    replacement: string;
+    state: ProposalState;
+    cancellation: vscode.CancellationTokenSource;
+    refreshTimer?: NodeJS.Timeout;
+}
+
+class Rewrites implements vscode.Disposable {
+    readonly documents = new VirtualDocuments();
+    /** By the rewritten document's URI: at most one per document. */
+    private readonly active = new Map<string, Rewrite>();
+    private nextId = 0;
+    private readonly tabListener: vscode.Disposable;
+
+    constructor(
+        private readonly host: ModelHost,
+        private readonly globalState: vscode.Memento,
+    ) {
+        // Closing the diff is a Reject.
+        this.tabListener = vscode.window.tabGroups.onDidChangeTabs(({ closed }) => {
+            for (const tab of closed) {
+                const rewrite = tab.input instanceof vscode.TabInputTextDiff ? this.find(tab.input.modified) : undefined;
+                if (rewrite) this.discard(rewrite);
+            }
+        });
+    }
+
+    async start(): Promise<void> {
+        const editor = vscode.window.activeTextEditor;
+        if (editor && !isWritable(editor.document)) {
+            void vscode.window.showInformationMessage(`${displayName(editor.document)} is read-only, so OLMo cannot rewrite it. OLMo: Explain Selection works on it.`);
+            return;
+        }
+        const target = await codeTarget(editor, "rewrite");
+        if (!target) return;
+        const key = target.document.uri.toString();
+        if (this.active.get(key)?.state === "streaming") {
+            void vscode.window.showWarningMessage(`A rewrite of ${target.fileName} is still running: let it finish or cancel it before starting another.`);
+            return;
+        }
+        const versionAtStart = target.document.version;
+        const instruction = await pickInstruction(this.globalState);
+        if (!instruction) return;
+        // A finished proposal still waiting for Accept or Reject gives way to the new one.
+        const waiting = this.active.get(key);
+        if (waiting) this.discard(waiting);
+
+        const id = ++this.nextId;
+        const baseName = target.document.uri.path.split("/").pop() || "code";
+        const rewrite: Rewrite = {
+            target,
+            original: { text: target.code, linePrefix: linePrefix(target), eol: target.document.eol === vscode.EndOfLine.CRLF ? "\r\n" : "\n" },
+            versionAtStart,
+            originalUri: vscode.Uri.from({ scheme: SCHEME, path: `/${id}/original/${baseName}` }),
+            proposalUri: vscode.Uri.from({ scheme: SCHEME, path: `/${id}/proposal/${baseName}` }),
+            code: "",
+            replacement: "",
+            state: "streaming",
+            cancellation: new vscode.CancellationTokenSource(),
+        };
+        this.active.set(key, rewrite);
+        await this.openDiff(rewrite);
+        await this.generate(rewrite, instruction);
+    }
+
+    private async openDiff(rewrite: Rewrite): Promise<void> {
+        const { target } = rewrite;
+        this.documents.set(rewrite.originalUri, target.code);
+        this.documents.set(rewrite.proposalUri, "");
+        // Highlighted as the original even when its name says nothing (untitled documents).
+        for (const uri of [rewrite.originalUri, rewrite.proposalUri]) {
+            await vscode.languages.setTextDocumentLanguage(await vscode.workspace.openTextDocument(uri), target.document.languageId);
+        }
+        const title = `${target.fileName} (${linesPhrase(target.lines)}) ↔ OLMo's rewrite`;
+        await vscode.commands.executeCommand("vscode.diff", rewrite.originalUri, rewrite.proposalUri, title, { preview: false });
+    }
+
+    private async generate(rewrite: Rewrite, instruction: string): Promise<void> {
+        const { target } = rewrite;
+        const progress = { location: vscode.ProgressLocation.Notification, title: `OLMo: rewriting ${target.fileName} (${linesPhrase(target.lines)})…`, cancellable: true };
+        await vscode.window.withProgress(progress, async (_progress, cancelButton) => {
+            const cancelled = cancelButton.onCancellationRequested(() => rewrite.cancellation.cancel());
+            try {
+                const params = { code: target.code, language: target.document.languageId, fileName: target.fileName, instruction, sampling: rewriteSamplingFromSettings() };
+                const result = await this.host.stream("olmo/rewrite", params, (delta) => this.onDelta(rewrite, delta), rewrite.cancellation.token);
+                this.finish(rewrite, result);
+            } catch (error) {
+                this.fail(rewrite, error);
+            } finally {
+                cancelled.dispose();
+            }
+        });
+    }
+
+    private onDelta(rewrite: Rewrite, delta: ChatDelta): void {
+        rewrite.code = delta.replace ? delta.text : rewrite.code + delta.text;
+        rewrite.refreshTimer ??= setTimeout(() => {
+            rewrite.refreshTimer = undefined;
+            if (this.isActive(rewrite)) this.showProposal(rewrite);
+        }, REFRESH_INTERVAL_MS);
+    }
+
+    private showProposal(rewrite: Rewrite): void {
+        rewrite.replacement = fitReplacement(rewrite.code, rewrite.original);
+        this.documents.set(rewrite.proposalUri, rewrite.replacement);
+    }
+
+    private finish(rewrite: Rewrite, result: RewriteResult): void {
+        if (!this.isActive(rewrite)) return;
+        if (result.stopReason === "cancelled") {
+            this.host.log.info(`rewrite of ${rewrite.target.fileName} cancelled after ${result.usage.completionTokens} tokens`);
+            return this.discard(rewrite);
+        }
+        clearTimeout(rewrite.refreshTimer);
+        rewrite.code = result.code;
+        rewrite.state = "done";
+        this.showProposal(rewrite);
+        const { target } = rewrite;
+        // The proposal in full, for the log reader (and the end-to-end test).
+        this.host.log.debug(`rewrite ready: ${JSON.stringify({ fileName: target.fileName, lines: target.lines, stopReason: result.stopReason, code: result.code, replacement: rewrite.replacement })}`);
+        const nothing = nothingToAccept(rewrite.replacement, target.code);
+        if (nothing) {
+            this.discard(rewrite);
+            void vscode.window.showInformationMessage(nothing);
+            return;
+        }
+        const cutOff = result.stopReason === "eos" ? "" : " It stopped at the length limit, so it may be incomplete.";
+        void vscode.window.showInformationMessage(`OLMo's rewrite of ${target.fileName} (${linesPhrase(target.lines)}) is ready.${cutOff}`, "Accept", "Reject").then((choice) => {
+            if (!choice || !this.isActive(rewrite)) return;
+            if (choice === "Accept") void this.apply(rewrite);
+            else this.discard(rewrite);
+        });
+    }
+
+    private fail(rewrite: Rewrite, error: unknown): void {
+        if (!this.isActive(rewrite)) return;
+        this.discard(rewrite);
+        if (error instanceof OlmoError && error.code === "cancelled") {
+            this.host.log.info(`rewrite of ${rewrite.target.fileName} cancelled`);
+            return;
+        }
+        const message = error instanceof Error ? error.message : String(error);
+        this.host.log.error(`rewrite of ${rewrite.target.fileName} failed: ${message}`);
+        void vscode.window.showErrorMessage(`OLMo could not rewrite ${rewrite.target.fileName}: ${message}`);
+    }
+
+    async accept(uri?: vscode.Uri): Promise<void> {
+        const rewrite = this.find(uri ?? activeDiffProposal());
+        if (!rewrite) return void vscode.window.showInformationMessage("No OLMo rewrite is waiting to be accepted.");
+        await this.apply(rewrite);
+    }
+
+    reject(uri?: vscode.Uri): void {
+        const rewrite = this.find(uri ?? activeDiffProposal());
+        if (rewrite) this.discard(rewrite);
+    }
+
+    /** Replaces exactly the original range, in one edit, so that one Undo takes it back. */
+    private async apply(rewrite: Rewrite): Promise<void> {
+        const refusal = this.refusal(rewrite);
+        if (refusal) return void vscode.window.showWarningMessage(refusal);
+        const { document, range, fileName } = rewrite.target;
+        // Forgotten first, so that a second Accept (title bar and notification) cannot apply it twice.
+        this.discard(rewrite);
+        const edit = new vscode.WorkspaceEdit();
+        edit.replace(document.uri, range, rewrite.replacement);
+        if (!(await vscode.workspace.applyEdit(edit))) {
+            return void vscode.window.showWarningMessage(`The rewrite could not be applied to ${fileName} (is it read-only?).`);
+        }
+        const end = document.positionAt(document.offsetAt(range.start) + rewrite.replacement.length);
+        await vscode.window.showTextDocument(document, { selection: new vscode.Range(range.start, end) });
+    }
+
+    private refusal(rewrite: Rewrite): string | undefined {
+        const { document, code, fileName } = rewrite.target;
+        return acceptRefusal({
+            state: rewrite.state,
+            replacement: rewrite.replacement,
+            originalText: code,
+            fileName,
+            versionAtStart: rewrite.versionAtStart,
+            versionNow: document.isClosed ? undefined : document.version,
+        });
+    }
+
+    /** Forgets the rewrite: stops it if it runs, and closes its diff. */
+    private discard(rewrite: Rewrite): void {
+        if (!this.isActive(rewrite)) return;
+        this.active.delete(rewrite.target.document.uri.toString());
+        rewrite.cancellation.cancel();
+        rewrite.cancellation.dispose();
+        clearTimeout(rewrite.refreshTimer);
+        const proposal = rewrite.proposalUri.toString();
+        const tabs = vscode.window.tabGroups.all.flatMap((group) => group.tabs).filter((tab) => tab.input instanceof vscode.TabInputTextDiff && tab.input.modified.toString() === proposal);
+        void vscode.window.tabGroups.close(tabs).then(() => {
+            this.documents.delete(rewrite.originalUri);
+            this.documents.delete(rewrite.proposalUri);
+        });
+    }
+
+    private isActive(rewrite: Rewrite): boolean {
+        return this.active.get(rewrite.target.document.uri.toString()) === rewrite;
+    }
+
+    /** The rewrite shown with `uri` on either side of its diff. */
+    private find(uri: vscode.Uri | undefined): Rewrite | undefined {
+        const wanted = uri?.toString();
+        return [...this.active.values()].find((rewrite) => rewrite.proposalUri.toString() === wanted || rewrite.originalUri.toString() === wanted);
+    }
+
+    dispose(): void {
+        for (const rewrite of [...this.active.values()]) this.discard(rewrite);
+        this.tabListener.dispose();
+        this.documents.dispose();
+    }
+}
+
+function activeDiffProposal(): vscode.Uri | undefined {
+    const input = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
+    return input instanceof vscode.TabInputTextDiff ? input.modified : undefined;
+}
+
+/** The whitespace before the selection on its first line (see OriginalCode.linePrefix). */
+function linePrefix(target: CodeTarget): string {
+    return leadingWhitespace(target.document.lineAt(target.range.start.line).text.slice(0, target.range.start.character));
+}
+
+function linesPhrase(lines: string): string {
+    return lines.includes("-") ? `lines ${lines}` : `line ${lines}`;
+}
+
+type InstructionItem = vscode.QuickPickItem & { instruction: string };
+
+/** Recent custom instructions first, then the presets; typing offers the text as an instruction of its own. */
+async function pickInstruction(globalState: vscode.Memento): Promise<string | undefined> {
+    const recent = globalState.get<string[]>(RECENT_INSTRUCTIONS_KEY, []);
+    const listed: InstructionItem[] = [
+        ...recent.map((text) => ({ label: text, description: "recent", instruction: text })),
+        ...REWRITE_PRESETS.map((preset) => ({ label: preset.label, description: preset.instruction, instruction: preset.instruction })),
+    ];
+    const pick = vscode.window.createQuickPick<InstructionItem>();
+    pick.title = "OLMo: Rewrite Selection";
+    pick.placeholder = "Pick an instruction, or type your own and press Enter";
+    pick.items = listed;
+    pick.onDidChangeValue((value) => {
+        const typed = value.trim();
+        const own = { label: typed, description: "your instruction", instruction: typed, alwaysShow: true };
+        pick.items = typed && !listed.some((item) => item.label === typed) ? [own, ...listed] : listed;
+    });
+    const chosen = await new Promise<InstructionItem | undefined>((resolve) => {
+        pick.onDidAccept(() => resolve(pick.selectedItems[0]));
+        pick.onDidHide(() => resolve(undefined));
+        pick.show();
+    });
+    pick.dispose();
+    if (chosen) await globalState.update(RECENT_INSTRUCTIONS_KEY, rememberInstruction(recent, chosen.instruction));
+    return chosen?.instruction;
+}

@@ -1,0 +1,287 @@
+// The chat view in a real VS Code (code-server) with the packaged VSIX and the generated tiny model:
+// streaming, stop, new chat, history across a window reload, inserting a code block, the XSS corpus
+// as user input and as model output, and screenshots in the dark and the light theme.
+// Run: node --import tsx --test test/e2e/chat.test.ts (after `node --import tsx test/prepare.ts`).
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { readdir, readFile, writeFile } from "node:fs/promises";
+import * as path from "node:path";
+import { JSDOM } from "jsdom";
+import type { FrameLocator, Locator } from "playwright-core";
+import type { Conversation, Message } from "../../media/protocol.js";
+import { createRenderer } from "../../media/render.js";
+import { ensureTestModel } from "../support/models.js";
+import { XSS_PAYLOADS } from "../support/xssPayloads.js";
+import type { VSCodeSession } from "./harness.js";
+import { forEachVSCode } from "./versions.js";
+import { EXTENSION_ID, requireVsix } from "./product.js";
+
+const INSERTED_CODE = "const inserted = 42;";
+
+/** A saved conversation written straight into the store: model output we choose, code block and payloads. */
+const fixture: Conversation = {
+    id: "e2e-fixture",
+    title: "Fixture: code and payloads",
+    createdAt: 1,
+    updatedAt: 1,
+    messages: [
+        { id: "f-u", role: "user", text: "Show me code" },
+        { id: "f-a", role: "assistant", state: "done", text: `Here it is:\n\n\`\`\`js\n${INSERTED_CODE}\n\`\`\`\n` },
+        ...XSS_PAYLOADS.flatMap((payload, i): Message[] => [
+            { id: `x-u${i}`, role: "user", text: payload },
+            { id: `x-a${i}`, role: "assistant", state: "done", text: payload },
+        ]),
+    ],
+};
+
+function conversationsFolder(vscode: VSCodeSession): string {
+    return path.join(vscode.dirs.userData, "User", "globalStorage", EXTENSION_ID, "conversations");
+}
+
+async function storedConversations(vscode: VSCodeSession): Promise<Conversation[]> {
+    const folder = conversationsFolder(vscode);
+    const files = (await readdir(folder)).filter((f) => f.endsWith(".json"));
+    return Promise.all(files.map(async (f) => JSON.parse(await readFile(path.join(folder, f), "utf8")) as Conversation));
+}
+
+/** Sends a message and waits until its answer is on screen (streaming or done). */
+async function send(chat: FrameLocator, text: string): Promise<void> {
+    const answers = chat.locator("article.assistant");
+    const before = await answers.count();
+    const input = chat.locator("textarea");
+    await input.fill(text);
+    await input.press("Enter");
+    await answers.nth(before).waitFor({ state: "attached" });
+}
+
+/** Waits until no answer is streaming. */
+async function answerFinished(chat: FrameLocator): Promise<void> {
+    await chat.locator('article.assistant[aria-busy="true"]').waitFor({ state: "detached", timeout: 300_000 });
+}
+
+/** Records, inside the webview, each length the streaming answer's text passes through. */
+async function recordGrowth(chat: FrameLocator): Promise<void> {
+    await chat.locator(".messages").evaluate((list) => {
+        const lengths: number[] = [];
+        (window as unknown as { olmoGrowth: number[] }).olmoGrowth = lengths;
+        new MutationObserver(() => {
+            const length = list.querySelector('article.assistant[aria-busy="true"] .markdown')?.textContent?.length ?? 0;
+            if (length > 0 && length !== lengths.at(-1)) lengths.push(length);
+        }).observe(list, { subtree: true, childList: true, characterData: true });
+    });
+}
+
+/**
+ * Installs, inside the webview, watchers for anything a payload could make happen: CSP violations
+ * (an inline handler or script the sanitizer let through would be blocked and reported) and alerts.
+ */
+async function watchForScript(chat: FrameLocator): Promise<void> {
+    await chat.locator("body").evaluate(() => {
+        const seen: string[] = [];
+        const w = window as unknown as { olmoIncidents: string[]; alert: (m?: unknown) => void };
+        w.olmoIncidents = seen;
+        w.alert = (message) => seen.push(`alert(${String(message)})`);
+        document.addEventListener("securitypolicyviolation", (e) => seen.push(`CSP ${e.violatedDirective} blocked ${e.blockedURI}`));
+    });
+}
+
+async function incidents(chat: FrameLocator): Promise<string[]> {
+    const seen = await chat.locator("body").evaluate(() => (window as unknown as { olmoIncidents?: string[] }).olmoIncidents);
+    assert.ok(seen, "the watchers are still installed (the webview was not reloaded in between)");
+    return seen;
+}
+
+/** Executable elements, event handlers and non-http(s) links in a part of the webview's DOM. */
+function dangerIn(root: Locator): Promise<string[]> {
+    return root.evaluate((element) => {
+        const found: string[] = [];
+        const executable = /^(script|iframe|frame|object|embed|style|link|meta|base|form|input|textarea|svg|math|img|video|audio|source|template|details)$/;
+        for (const node of element.querySelectorAll("*")) {
+            const tag = node.tagName.toLowerCase();
+            if (executable.test(tag)) found.push(`<${tag}>`);
+            for (const attribute of node.attributes) {
+                if (/^on/i.test(attribute.name) || attribute.name === "style" || attribute.name === "srcdoc" || attribute.name === "src") found.push(`${attribute.name} on <${tag}>`);
+                if (attribute.name === "href" && !/^https?:\/\//i.test(attribute.value)) found.push(`href ${attribute.value}`);
+            }
+        }
+        return found;
+    });
+}
+
+forEachVSCode((vs) =>
+    describe(`e2e: chat view (VS Code ${vs.label})`, () => {
+        test("chat, stop, history across a reload, code insertion, XSS corpus, both themes", { timeout: 15 * 60_000 }, async (t) => {
+            const modelPath = await ensureTestModel("tiny");
+            const settings = { "olmo.modelPath": modelPath, "olmo.gpu": "cpu", "olmo.contextSize": 4096, "olmo.maxTokens": 400 };
+            await vs.withVSCode(
+                { name: "chat", vsix: requireVsix(), settings, workspaceFiles: { "sample.js": "// sample\n" }, theme: "dark", timeoutMs: 90_000 },
+                async (vscode) => {
+                    const dialogs: string[] = [];
+                    vscode.page.on("dialog", (dialog) => {
+                        dialogs.push(dialog.message());
+                        void dialog.dismiss();
+                    });
+
+                    await vscode.runCommand("OLMo: Focus Chat");
+                    let chat = vscode.webview(EXTENSION_ID);
+                    await chat.locator("textarea").waitFor();
+                    const csp = (await chat.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute("content")) ?? "";
+                    assert.match(csp, /default-src 'none'; script-src 'nonce-[A-Za-z0-9+/=]{20,}'/);
+
+                    // An answer streams in, in several steps, and ends as the text the sidecar returned.
+                    await recordGrowth(chat);
+                    await send(chat, "Hello OLMo");
+                    await answerFinished(chat);
+                    const growth = await chat.locator("body").evaluate(() => (window as unknown as { olmoGrowth: number[] }).olmoGrowth);
+                    t.diagnostic(`answer lengths seen while streaming: ${growth.length} steps, up to ${growth.at(-1)} characters`);
+                    assert.ok(growth.length >= 3, `the answer grew in ${growth.length} steps`);
+                    const first = (await storedConversations(vscode)).find((c) => c.messages[0]?.text === "Hello OLMo");
+                    assert.ok(first, "the conversation is saved");
+                    const answer = first.messages[1];
+                    assert.ok(answer.role === "assistant" && answer.text.length > 0 && answer.state === "truncated", JSON.stringify(answer).slice(0, 200));
+                    assert.equal(await chat.locator("article.assistant .markdown").first().textContent(), renderedText(answer.text));
+                    assert.match((await chat.locator(".meter-text").textContent()) ?? "", /^[\d,]+ \/ 4,096$/, "tokens against the allocated context");
+
+                    // Stop mid-answer: the partial answer stays, marked as stopped.
+                    await send(chat, "Tell me more");
+                    const second = chat.locator("article.assistant").nth(1);
+                    await second.locator(".markdown").filter({ hasText: /\S/ }).waitFor();
+                    await chat.locator("textarea").press("Escape");
+                    await second.locator(".answer-note", { hasText: "Stopped" }).waitFor();
+                    assert.ok(((await second.locator(".markdown").textContent()) ?? "").length > 0, "the partial text stays");
+
+                    // A new chat, stopped early too.
+                    await vscode.runCommand("OLMo: New Chat");
+                    await chat.locator(".empty-state").waitFor();
+                    await send(chat, "Second chat");
+                    await chat.locator("article.assistant .markdown").filter({ hasText: /\S/ }).waitFor();
+                    await chat.locator(".stop").click();
+                    await answerFinished(chat);
+
+                    // Model output we choose, stored as a past chat, to be rendered after the reload.
+                    await writeFile(path.join(conversationsFolder(vscode), `${fixture.id}.json`), JSON.stringify(fixture));
+
+                    await vscode.reload();
+                    await vscode.runCommand("OLMo: Focus Chat");
+                    chat = vscode.webview(EXTENSION_ID);
+                    await chat.locator("article.user", { hasText: "Second chat" }).waitFor();
+                    await watchForScript(chat);
+
+                    await vscode.runCommand("OLMo: Show Chat History");
+                    const titles = await chat.locator(".history-title").allTextContents();
+                    assert.deepEqual(titles, ["Second chat", "Hello OLMo", fixture.title]);
+                    await chat.locator(".history-open", { hasText: "Hello OLMo" }).click();
+                    await chat.locator("article.user", { hasText: "Tell me more" }).waitFor();
+                    assert.equal(await chat.locator("article.assistant").count(), 2);
+                    await chat.locator("article.assistant .answer-note", { hasText: "Stopped" }).waitFor();
+
+                    // The corpus typed by the user, in one message.
+                    await vscode.runCommand("OLMo: New Chat");
+                    await chat.locator(".empty-state").waitFor();
+                    await send(chat, XSS_PAYLOADS.join("\n\n"));
+                    await chat.locator("article.user").waitFor();
+                    await chat.locator(".stop").click();
+                    await answerFinished(chat);
+                    assert.deepEqual(await dangerIn(chat.locator(".messages")), []);
+
+                    // The corpus as model output (and as user messages), one payload per message.
+                    await vscode.runCommand("OLMo: Show Chat History");
+                    await chat.locator(".history-open", { hasText: fixture.title }).click();
+                    await chat.locator("article.message").nth(fixture.messages.length - 1).waitFor();
+                    assert.equal(await chat.locator("article.message").count(), fixture.messages.length);
+                    assert.deepEqual(await dangerIn(chat.locator(".messages")), []);
+
+                    // Insert a code block at the cursor of an editor.
+                    await vscode.openFile("sample.js");
+                    await chat.locator(".code-block", { hasText: INSERTED_CODE }).locator('button[data-action="insert"]').click();
+                    const editorLines = vscode.page.locator(".monaco-editor .view-lines");
+                    await editorLines.filter({ hasText: /const\s+inserted\s+=\s+42;/ }).waitFor();
+
+                    // Apply replaces the selection as one edit: a single undo brings the old text back.
+                    await editorLines.click();
+                    await vscode.page.keyboard.press("Control+A");
+                    await chat.locator(".code-block", { hasText: INSERTED_CODE }).locator('button[data-action="apply"]').click();
+                    await editorLines.filter({ hasNotText: "sample" }).waitFor();
+                    await editorLines.click();
+                    await vscode.page.keyboard.press("Control+Z");
+                    await editorLines.filter({ hasText: "sample" }).waitFor();
+
+                    // The context chip attaches the editor's selection (here still all of it) to the next message.
+                    await vscode.runCommand("OLMo: New Chat");
+                    await chat.locator(".empty-state").waitFor();
+                    await chat.locator('.context-chip:not([disabled])', { hasText: "sample.js" }).click();
+                    await chat.locator('.context-chip[aria-pressed="true"]').waitFor();
+                    await send(chat, "Explain this file");
+                    await chat.locator("article.user .chip.attached", { hasText: "sample.js" }).waitFor();
+                    await chat.locator(".stop").click();
+                    await answerFinished(chat);
+                    const explained = (await storedConversations(vscode)).find((c) => c.messages[0]?.text === "Explain this file");
+                    const attached = explained?.messages[0].role === "user" ? explained.messages[0].context : undefined;
+                    assert.ok(attached?.path === "sample.js" && attached.text.includes(INSERTED_CODE), JSON.stringify(attached));
+                    await vscode.runCommand("OLMo: Show Chat History");
+                    await chat.locator(".history-open", { hasText: fixture.title }).click();
+                    await chat.locator(".code-block", { hasText: INSERTED_CODE }).waitFor();
+
+                    assert.deepEqual(await incidents(chat), [], "nothing tried to run or load");
+                    assert.deepEqual(dialogs, []);
+
+                    // Screenshots of the same chat in both themes.
+                    await chat.locator(".messages").evaluate((list) => (list.scrollTop = 0));
+                    await vscode.screenshot(`chat-dark-${vs.label}`);
+                    await pickColorTheme(vscode, "Light Modern");
+                    await chat.locator("body.vscode-light").waitFor();
+                    await vscode.screenshot(`chat-light-${vs.label}`);
+                    await pickColorTheme(vscode, "Dark High Contrast");
+                    await chat.locator("body.vscode-high-contrast").waitFor();
+                    await vscode.screenshot(`chat-high-contrast-${vs.label}`);
+                },
+            );
+        });
+    }),
+);
+
+forEachVSCode((vs) =>
+    describe(`e2e: chat view without a model (VS Code ${vs.label})`, () => {
+        test("explains olmo.modelPath, opens the setting, and a failed answer offers Retry", { timeout: 5 * 60_000 }, async () => {
+            await vs.withVSCode({ name: "chat-no-model", vsix: requireVsix(), timeoutMs: 90_000 }, async (vscode) => {
+                await vscode.runCommand("OLMo: Focus Chat");
+                const chat = vscode.webview(EXTENSION_ID);
+                const banner = chat.locator(".banner.noModel");
+                await banner.waitFor();
+                assert.match((await banner.textContent()) ?? "", /olmo\.modelPath/);
+                assert.equal(await vscode.page.locator(".quick-input-widget").isVisible(), false, "opening the view asks nothing");
+
+                // Sending is a first use: the set-up picker opens; dismissing it fails the answer.
+                await send(chat, "Hello?");
+                await vscode.page.locator(".quick-input-widget", { hasText: "OLMo Local needs a model" }).waitFor();
+                await vscode.page.keyboard.press("Escape");
+                const failed = chat.locator("article.assistant .error-box");
+                await failed.waitFor();
+                assert.match((await failed.textContent()) ?? "", /olmo\.modelPath/);
+                await failed.locator('button[data-command="retry"]').waitFor();
+                await vscode.screenshot(`chat-no-model-${vs.label}`);
+
+                await banner.locator('button[data-command="openModelSettings"]').click();
+                await vscode.page.locator(".settings-editor .setting-item-contents", { hasText: "Model Path" }).first().waitFor();
+            });
+        });
+    }),
+);
+
+/** Preferences: Color Theme, then the theme by its label: a second quick pick, which `runCommand` does not drive. */
+async function pickColorTheme(vscode: VSCodeSession, theme: string): Promise<void> {
+    const row = (label: string) => vscode.page.locator(".quick-input-widget .monaco-list-row .label-name").filter({ hasText: new RegExp(`^\\s*${label}\\s*$`) }).first();
+    await vscode.page.keyboard.press("Control+Shift+P");
+    await vscode.page.locator(".quick-input-widget .quick-input-box input").fill(">Preferences: Color Theme");
+    await row("Preferences: Color Theme").click();
+    await row(theme).click();
+    await vscode.page.locator(".quick-input-widget").waitFor({ state: "hidden" });
+}
+
+/** The text the chat view shows for a message: the same renderer, run here in jsdom. */
+function renderedText(markdown: string): string {
+    const dom = new JSDOM("<!DOCTYPE html><body></body>");
+    const container = dom.window.document.createElement("div");
+    container.append(createRenderer(dom.window).render(markdown));
+    return container.textContent ?? "";
+}

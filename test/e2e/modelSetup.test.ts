@@ -1,0 +1,79 @@
+// First use in a real VS Code: no model set, the user is offered the OLMo-2 download, sees whether
+// it fits, downloads it (from a local stand-in for the hub) with a progress notification, and the
+// model answers in the chat.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ensureTestModel } from "../support/models.js";
+import { ModelServer } from "../support/modelServer.js";
+import { forEachVSCode } from "./versions.js";
+import { EXTENSION_ID, requireVsix } from "./product.js";
+
+const repo = "allenai/OLMo-2-1124-13B-Instruct-GGUF";
+const file = "olmo-2-1124-13B-instruct-Q4_K_M.gguf";
+
+forEachVSCode((vs) =>
+    describe(`e2e: first use downloads the model (VS Code ${vs.label})`, () => {
+        let server: ModelServer;
+        let modelsDir: string;
+        before(async () => {
+            // The tiny generated model stands in for the 8 GB file, under the official name.
+            server = await ModelServer.start({ repo, file, path: await ensureTestModel("tiny") });
+            modelsDir = await mkdtemp(join(tmpdir(), "olmo-models-"));
+        });
+        after(async () => {
+            await server?.stop();
+            await rm(modelsDir, { recursive: true, force: true });
+        });
+
+        test("offer, fit check, download with progress, then a chat answer", async () => {
+            await vs.withVSCode(
+                {
+                    name: "model-setup",
+                    vsix: requireVsix(),
+                    settings: { "olmo.hubEndpoint": server.endpoint, "olmo.modelsDirectory": modelsDir, "olmo.gpu": "cpu", "olmo.threads": 1, "olmo.contextSize": 1024, "olmo.maxTokens": 16 },
+                },
+                async (vscode) => {
+                    const page = vscode.page;
+                    await vscode.runCommand("OLMo: Load Model");
+                    const offer = page.locator(".quick-input-widget .monaco-list-row", { hasText: "Download OLMo-2 13B Instruct" });
+                    await offer.waitFor({ state: "visible" });
+                    assert.match((await offer.textContent()) ?? "", /Q4_K_M, 8\.35 GB/);
+                    await vscode.screenshot(`model-setup-offer-${vs.label}`);
+                    await offer.click();
+
+                    const verdict = vscode.notification(/No GPU found: it runs on the CPU/);
+                    await verdict.waitFor({ state: "visible", timeout: 60_000 });
+                    assert.match((await verdict.textContent()) ?? "", /to download, .* free in /);
+                    await vscode.screenshot(`model-setup-fit-${vs.label}`);
+                    await verdict.getByRole("button", { name: /^Download \(/ }).click();
+
+                    await page.locator('.part.statusbar .statusbar-item[aria-label^="OLMo Local: ready"]').waitFor({ state: "visible", timeout: 120_000 });
+                    const downloaded = await readFile(join(modelsDir, file));
+                    assert.equal(createHash("sha256").update(downloaded).digest("hex"), server.sha256);
+                    // Machine-scoped settings of a remote window (code-server) live in the machine's settings file.
+                    const saved = await Promise.all(
+                        ["User", "Machine"].map((scope) => readFile(join(vscode.dirs.userData, scope, "settings.json"), "utf8").catch(() => "{}")),
+                    );
+                    const values = saved.map((text) => (JSON.parse(text) as Record<string, unknown>)["olmo.modelPath"]);
+                    assert.ok(values.includes(join(modelsDir, file)), `the model path was saved in the user's settings: ${JSON.stringify(values)}`);
+                    const log = await vscode.waitForExtensionLog(/OLMo Local/, /downloaded .* SHA-256/);
+                    assert.match(log, new RegExp(server.sha256));
+
+                    // The downloaded model answers in the chat view.
+                    await vscode.runCommand("OLMo: Focus Chat");
+                    const chat = vscode.webview(EXTENSION_ID);
+                    await chat.locator("textarea").fill("Hello after setup");
+                    await chat.locator("textarea").press("Enter");
+                    await chat.locator('article.assistant[aria-busy="true"]').waitFor({ state: "detached", timeout: 120_000 });
+                    const answer = (await chat.locator("article.assistant .markdown").last().textContent()) ?? "";
+                    assert.ok(answer.trim().length > 0, "an answer was shown");
+                    await vscode.screenshot(`model-setup-answer-${vs.label}`);
+                },
+            );
+        });
+    }),
+);
