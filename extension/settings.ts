@@ -19,9 +19,10 @@ export function loadParamsFromSettings(): LoadParams | undefined {
     return {
         modelPath,
         gpu: machineValue<GpuChoice>("gpu", "auto"),
-        gpuLayers: typeof gpuLayers === "number" ? gpuLayers : "auto",
-        contextSize: machineValue("contextSize", 4096),
-        threads: threads > 0 ? threads : undefined,
+        // Whole numbers: a hand-edited settings.json may hold decimals, which the sidecar refuses.
+        gpuLayers: typeof gpuLayers === "number" ? Math.max(0, Math.round(gpuLayers)) : "auto",
+        contextSize: Math.round(machineValue("contextSize", 4096)),
+        threads: threads >= 1 ? Math.floor(threads) : undefined,
     };
 }
 
@@ -30,7 +31,7 @@ export function samplingFromSettings(): Sampling {
     return {
         temperature: config.get<number>("temperature", 0.7),
         topP: config.get<number>("topP", 0.9),
-        maxTokens: config.get<number>("maxTokens", 1024),
+        maxTokens: Math.max(1, Math.round(config.get<number>("maxTokens", 1024))),
     };
 }
 
@@ -41,7 +42,7 @@ export function samplingFromSettings(): Sampling {
 export function rewriteSamplingFromSettings(): Sampling {
     const maxTokens = vscode.workspace.getConfiguration(SECTION).inspect<number>("maxTokens");
     const explicit = maxTokens?.workspaceFolderValue ?? maxTokens?.workspaceValue ?? maxTokens?.globalValue;
-    return explicit === undefined ? {} : { maxTokens: explicit };
+    return explicit === undefined ? {} : { maxTokens: Math.max(1, Math.round(explicit)) };
 }
 
 export function systemPromptFromSettings(): string {

@@ -27,7 +27,12 @@ import {
 declare const SIDECAR_VERSION: string; // injected by the build
 
 const JSONRPC_INVALID_REQUEST = -32600;
-const log = (message: string) => process.stderr.write(`[sidecar] ${message}\n`);
+/** Logs reach the extension's log at info level through the protocol once it is up; stderr before. */
+const log = (message: string) => {
+    if (listening) connection.console.info(message);
+    else process.stderr.write(`[sidecar] ${message}\n`);
+};
+let listening = false;
 const writer = new StreamMessageWriter(process.stdout);
 // Malformed frames are dropped and reading resumes at the next header (frameReader.ts); a
 // well-formed message with an id that is not a request is answered Invalid Request.
@@ -103,6 +108,10 @@ function shippedBackends(): Backend[] {
         }
     });
 }
+
+// Start importing the engine (node-llama-cpp) right after the handshake, so the first load
+// does not wait for it; `initialize` itself stays fast.
+connection.onInitialized(() => void getEngine());
 
 connection.onInitialize(() => {
     const capabilities: SidecarCapabilities = {
@@ -188,3 +197,4 @@ process.on("uncaughtException", (error) => log(`uncaught: ${error.stack ?? error
 process.on("unhandledRejection", (error) => log(`unhandled rejection: ${error instanceof Error ? error.stack : String(error)}`));
 
 connection.listen();
+listening = true;

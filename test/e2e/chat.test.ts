@@ -274,6 +274,8 @@ async function pickColorTheme(vscode: VSCodeSession, theme: string): Promise<voi
     await vscode.page.keyboard.press("Control+Shift+P");
     await vscode.page.locator(".quick-input-widget .quick-input-box input").fill(">Preferences: Color Theme");
     await row("Preferences: Color Theme").click();
+    // Filter the theme list: in newer releases the wanted theme may be below the visible rows.
+    await vscode.page.locator(".quick-input-widget .quick-input-box input").fill(theme);
     await row(theme).click();
     await vscode.page.locator(".quick-input-widget").waitFor({ state: "hidden" });
 }

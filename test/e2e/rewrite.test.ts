@@ -101,7 +101,7 @@ async function proposalShown(vscode: VSCodeSession, expected: string): Promise<v
  * with Escape also drops the selection, hence selecting again on each try.
  */
 async function showCodeActions(vscode: VSCodeSession, select: () => Promise<void>, titles: string[]): Promise<void> {
-    const menu = vscode.page.locator(".action-widget");
+    const menu = vscode.page.locator(".action-widget:not(.action-list-submenu-panel)");
     const deadline = Date.now() + 120_000;
     for (;;) {
         await select();
@@ -152,7 +152,7 @@ forEachVSCode((vs) =>
                 await showCodeActions(vscode, () => selectLines(vscode, 3, 2), ["OLMo: Explain", "OLMo: Rewrite…"]);
                 await vscode.screenshot(`rewrite-code-actions-${vs.label}`);
                 await page.keyboard.press("Escape");
-                await page.locator(".action-widget").waitFor({ state: "hidden" });
+                await page.locator(".action-widget:not(.action-list-submenu-panel)").waitFor({ state: "hidden" });
                 await selectLines(vscode, 3, 2);
 
                 // From the palette, with a preset.
@@ -211,7 +211,7 @@ forEachVSCode((vs) =>
         test("rewrite: an edit to the file while the proposal streams makes Accept refuse, saying why; Cancel stops it", { timeout: 10 * 60_000 }, async () => {
             // A long answer, so that it is still streaming when the file is edited.
             const settings = { ...(await baseSettings()), "olmo.contextSize": 4096, "olmo.maxTokens": 3500 };
-            await vs.withVSCode({ name: "rewrite-changed", vsix: requireVsix(), settings, workspaceFiles: { "sample.js": SAMPLE } }, async (vscode) => {
+            await vs.withVSCode({ name: "rewrite-changed", vsix: requireVsix(), logLevel: "debug", settings, workspaceFiles: { "sample.js": SAMPLE } }, async (vscode) => {
                 const { page } = vscode;
                 await loadModel(vscode);
                 await vscode.openFile("sample.js");

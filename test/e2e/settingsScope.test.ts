@@ -19,7 +19,8 @@ forEachVSCode((vs) =>
                     workspaceSettings: { "olmo.modelPath": "/tmp/evil-model.gguf", "olmo.threads": 2, "olmo.contextSize": 512 },
                 },
                 async (vscode) => {
-                    await vscode.page.getByRole("button", { name: "No, I don't trust the authors" }).click();
+                    // 1.100 asks at startup; newer releases open untrusted folders in restricted mode directly.
+                    if (vs.label === "1.100") await vscode.page.getByRole("button", { name: "No, I don't trust the authors" }).click();
                     await vscode.page.locator(".statusbar-item", { hasText: "Restricted Mode" }).waitFor({ state: "visible" });
                     await vscode.runCommand("OLMo: Load Model");
                     await vscode.page.locator('.part.statusbar .statusbar-item[aria-label^="OLMo Local: ready"]').waitFor({ state: "visible", timeout: 120_000 });

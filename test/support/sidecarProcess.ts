@@ -81,6 +81,10 @@ export class SidecarProcess {
         connection.onNotification("olmo/status", (state: SidecarState) => {
             sidecar.statuses.push(state);
         });
+        // The sidecar logs through the protocol (window/logMessage) once connected: keep it with stderr.
+        connection.onNotification("window/logMessage", ({ message }: { message: string }) => {
+            sidecar.stderr += `[sidecar] ${message}\n`;
+        });
         connection.listen();
         return sidecar;
     }
