@@ -59,14 +59,24 @@ async function answerFinished(chat: FrameLocator): Promise<void> {
     await chat.locator('article.assistant[aria-busy="true"]').waitFor({ state: "detached", timeout: 300_000 });
 }
 
-/** Records, inside the webview, each length the streaming answer's text passes through. */
+interface Growth {
+    /** Each length the streaming answer's text passed through, with the webview's clock. */
+    steps: Array<{ length: number; at: number }>;
+    /** When Enter was pressed in the input, on the same clock. */
+    enterAt?: number;
+}
+
+/** Records, inside the webview, the streaming answer's growth and when Enter was pressed. */
 async function recordGrowth(chat: FrameLocator): Promise<void> {
     await chat.locator(".messages").evaluate((list) => {
-        const lengths: number[] = [];
-        (window as unknown as { olmoGrowth: number[] }).olmoGrowth = lengths;
+        const growth: Growth = { steps: [] };
+        (window as unknown as { olmoGrowth: Growth }).olmoGrowth = growth;
+        document.querySelector("textarea")?.addEventListener("keydown", (e) => {
+            if (e.key === "Enter" && !e.shiftKey) growth.enterAt ??= performance.now();
+        }, { capture: true });
         new MutationObserver(() => {
             const length = list.querySelector('article.assistant[aria-busy="true"] .markdown')?.textContent?.length ?? 0;
-            if (length > 0 && length !== lengths.at(-1)) lengths.push(length);
+            if (length > 0 && length !== growth.steps.at(-1)?.length) growth.steps.push({ length, at: performance.now() });
         }).observe(list, { subtree: true, childList: true, characterData: true });
     });
 }
@@ -129,12 +139,31 @@ forEachVSCode((vs) =>
                     assert.match(csp, /default-src 'none'; script-src 'nonce-[A-Za-z0-9+/=]{20,}'/);
 
                     // An answer streams in, in several steps, and ends as the text the sidecar returned.
+                    // The model is loaded first, so that Enter-to-first-token measures the answer alone.
+                    await vscode.runCommand("OLMo: Load Model");
+                    await vscode.page.locator('.part.statusbar .statusbar-item[aria-label^="OLMo Local: ready"]').waitFor({ state: "visible", timeout: 120_000 });
+                    chat = vscode.webview(EXTENSION_ID);
+                    await chat.locator("textarea").waitFor();
                     await recordGrowth(chat);
                     await send(chat, "Hello OLMo");
                     await answerFinished(chat);
-                    const growth = await chat.locator("body").evaluate(() => (window as unknown as { olmoGrowth: number[] }).olmoGrowth);
-                    t.diagnostic(`answer lengths seen while streaming: ${growth.length} steps, up to ${growth.at(-1)} characters`);
-                    assert.ok(growth.length >= 3, `the answer grew in ${growth.length} steps`);
+                    const growth = await chat.locator("body").evaluate(() => (window as unknown as { olmoGrowth: Growth }).olmoGrowth);
+                    const steps = growth.steps;
+                    t.diagnostic(`answer lengths seen while streaming: ${steps.length} steps, up to ${steps.at(-1)?.length} characters`);
+                    assert.ok(steps.length >= 3, `the answer grew in ${steps.length} steps`);
+                    // Enter to the first token on screen, and the speed seen in the view against the
+                    // sidecar's own figure (shown in the status bar): the answer stops at olmo.maxTokens.
+                    assert.ok(growth.enterAt !== undefined, "Enter was seen");
+                    const firstShownMs = steps[0].at - growth.enterAt;
+                    const viewTokensPerSecond = (settings["olmo.maxTokens"] - 1) / ((steps.at(-1)!.at - steps[0].at) / 1000);
+                    const status = (await vscode.statusBarItem(/tok\/s/).first().textContent()) ?? "";
+                    const sidecarTokensPerSecond = Number(/([\d.]+) tok\/s/.exec(status)?.[1]);
+                    const ratio = viewTokensPerSecond / sidecarTokensPerSecond;
+                    t.diagnostic(
+                        `Enter to first token shown: ${firstShownMs.toFixed(0)} ms; view ${viewTokensPerSecond.toFixed(1)} tok/s, ` +
+                            `sidecar ${sidecarTokensPerSecond} tok/s (view/sidecar ${(ratio * 100).toFixed(1)}%)`,
+                    );
+                    assert.ok(firstShownMs > 0 && ratio > 0.75 && ratio < 1.25, `view/sidecar speed ${ratio}`);
                     const first = (await storedConversations(vscode)).find((c) => c.messages[0]?.text === "Hello OLMo");
                     assert.ok(first, "the conversation is saved");
                     const answer = first.messages[1];

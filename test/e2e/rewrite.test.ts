@@ -244,6 +244,9 @@ forEachVSCode((vs) =>
                 await page.keyboard.press("Control+Alt+R");
                 await pickInstruction(vscode, "Make it faster");
                 await diffTab(vscode).waitFor();
+                // Newer releases leave a hover over the notifications after the refusal: move it away first.
+                await page.mouse.move(0, 0);
+                await page.locator(".context-view .hover-contents").waitFor({ state: "hidden" });
                 await vscode.notification(/OLMo: rewriting sample\.js/).getByRole("button", { name: "Cancel" }).click();
                 await diffTab(vscode).waitFor({ state: "detached" });
                 const log = await vscode.waitForExtensionLog(/OLMo Local/, /rewrite of sample\.js cancelled after \d+ tokens/);
