@@ -2,7 +2,8 @@
 // HTTP, SHA-256 while receiving, write, verify, rename) against curl fetching the same file from
 // the same local stand-in for the hub, alternating, median of a few rounds.
 //   node --import tsx test/bench/download.ts [--shape tiny|small|1b] [--rounds N]
-import { execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -32,7 +33,8 @@ try {
             },
             async () => {
                 const started = performance.now();
-                execFileSync("curl", ["-sSfL", "-o", join(dir, "curl.gguf"), `${server.endpoint}/${repo}/resolve/main/${file}`]);
+                // Asynchronously: the stand-in server runs in this same process.
+                await promisify(execFile)("curl", ["-sSfL", "-o", join(dir, "curl.gguf"), `${server.endpoint}/${repo}/resolve/main/${file}`]);
                 curlMBps.push(server.size / 1e6 / ((performance.now() - started) / 1000));
             },
         ];
