@@ -4,7 +4,7 @@
 // Run: node --import tsx --test test/e2e/chat.test.ts (after `node --import tsx test/prepare.ts`).
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { readdir, readFile, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import * as path from "node:path";
 import { JSDOM } from "jsdom";
 import type { FrameLocator, Locator } from "playwright-core";
@@ -15,6 +15,7 @@ import { XSS_PAYLOADS } from "../support/xssPayloads.js";
 import type { VSCodeSession } from "./harness.js";
 import { forEachVSCode } from "./versions.js";
 import { EXTENSION_ID, requireVsix } from "./product.js";
+import { answerFinished, conversationsFolder, send, storedConversations } from "./chatPage.js";
 
 const INSERTED_CODE = "const inserted = 42;";
 
@@ -33,31 +34,6 @@ const fixture: Conversation = {
         ]),
     ],
 };
-
-function conversationsFolder(vscode: VSCodeSession): string {
-    return path.join(vscode.dirs.userData, "User", "globalStorage", EXTENSION_ID, "conversations");
-}
-
-async function storedConversations(vscode: VSCodeSession): Promise<Conversation[]> {
-    const folder = conversationsFolder(vscode);
-    const files = (await readdir(folder)).filter((f) => f.endsWith(".json"));
-    return Promise.all(files.map(async (f) => JSON.parse(await readFile(path.join(folder, f), "utf8")) as Conversation));
-}
-
-/** Sends a message and waits until its answer is on screen (streaming or done). */
-async function send(chat: FrameLocator, text: string): Promise<void> {
-    const answers = chat.locator("article.assistant");
-    const before = await answers.count();
-    const input = chat.locator("textarea");
-    await input.fill(text);
-    await input.press("Enter");
-    await answers.nth(before).waitFor({ state: "attached" });
-}
-
-/** Waits until no answer is streaming. */
-async function answerFinished(chat: FrameLocator): Promise<void> {
-    await chat.locator('article.assistant[aria-busy="true"]').waitFor({ state: "detached", timeout: 300_000 });
-}
 
 interface Growth {
     /** Each length the streaming answer's text passed through, with the webview's clock. */
@@ -122,7 +98,7 @@ forEachVSCode((vs) =>
     describe(`e2e: chat view (VS Code ${vs.label})`, () => {
         test("chat, stop, history across a reload, code insertion, XSS corpus, both themes", { timeout: 15 * 60_000 }, async (t) => {
             const modelPath = await ensureTestModel("tiny");
-            const settings = { "olmo.modelPath": modelPath, "olmo.gpu": "cpu", "olmo.contextSize": 4096, "olmo.maxTokens": 400 };
+            const settings = { "olmo.modelPath": modelPath, "olmo.gpu": "cpu", "olmo.contextSize": 4096, "olmo.maxTokens": 2000 };
             await vs.withVSCode(
                 { name: "chat", vsix: requireVsix(), settings, workspaceFiles: { "sample.js": "// sample\n" }, theme: "dark", timeoutMs: 90_000 },
                 async (vscode) => {
