@@ -32,7 +32,10 @@ const CURRENT_CONVERSATION_KEY = "olmo.chat.currentConversation";
 /** Registers the view and its commands: olmo.newChat, olmo.focusChat, olmo.showHistory, olmo.chat.explain. */
 export function registerChatView(context: vscode.ExtensionContext, host: ModelHost): vscode.Disposable[] {
     const folder = vscode.Uri.joinPath(context.globalStorageUri, "conversations").fsPath;
-    const store = new ConversationStore(folder, (message) => host.log.warn(message));
+    const store = new ConversationStore(folder, (message) => {
+        host.log.warn(message);
+        void vscode.window.showWarningMessage(`OLMo Local: ${message}`);
+    });
     const provider = new ChatViewProvider(context.extensionUri, host, store, context.workspaceState);
     return [
         provider,

@@ -1,15 +1,19 @@
 // Chat persistence: one JSON file per conversation in a folder (the extension's global storage),
 // each written atomically (temp file + rename), so a crash or a reload never leaves half a file and
-// two windows only ever overwrite the conversation they both changed. No `vscode` import: the
+// two windows only ever overwrite the conversation they both changed. A file that does not parse is
+// moved into `unreadable/` and reported, never a crash and never silently dropped. No `vscode` import: the
 // folder comes from the caller, which keeps this testable in plain Node.
 import { randomUUID } from "node:crypto";
-import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import * as path from "node:path";
 import type { ChatMessage } from "../sidecar/protocol.js";
 import type { Conversation, ConversationSummary, Message, UserMessage } from "../media/protocol.js";
 
 const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 const TITLE_LENGTH = 60;
+/** Where files that do not parse as a conversation are moved, inside the store's folder. */
+export const UNREADABLE_FOLDER = "unreadable";
+const STALE_TEMP_MS = 60_000;
 
 export class ConversationStore {
     private conversations?: Promise<Map<string, Conversation>>;
@@ -18,7 +22,8 @@ export class ConversationStore {
 
     constructor(
         private readonly folder: string,
-        private readonly warn: (message: string) => void = () => undefined,
+        /** Told, once per load, about files that could not be read (and were moved aside). */
+        private readonly report: (message: string) => void = () => undefined,
     ) {}
 
     /** Saved conversations, most recently updated first. */
@@ -70,17 +75,39 @@ export class ConversationStore {
 
     private async readAll(): Promise<Map<string, Conversation>> {
         const conversations = new Map<string, Conversation>();
+        const unreadable: string[] = [];
         const names = await readdir(this.folder).catch(() => [] as string[]);
-        for (const name of names.filter((n) => n.endsWith(".json"))) {
+        for (const name of names) {
+            const file = path.join(this.folder, name);
+            if (name.endsWith(".tmp")) {
+                await removeIfStale(file);
+                continue;
+            }
+            if (!name.endsWith(".json")) continue;
             try {
-                const conversation = parseConversation(JSON.parse(await readFile(path.join(this.folder, name), "utf8")));
+                const conversation = parseConversation(JSON.parse(await readFile(file, "utf8")));
                 conversations.set(conversation.id, conversation);
             } catch (error) {
-                this.warn(`Skipped the unreadable chat file ${name}: ${(error as Error).message}`);
+                // Moved aside, not deleted: the user may want it back, and it must not fail every load.
+                await mkdir(path.join(this.folder, UNREADABLE_FOLDER), { recursive: true });
+                await rename(file, path.join(this.folder, UNREADABLE_FOLDER, `${Date.now()}-${name}`));
+                unreadable.push(`${name} (${(error as Error).message})`);
             }
+        }
+        if (unreadable.length) {
+            this.report(
+                `${unreadable.length === 1 ? "A saved chat" : `${unreadable.length} saved chats`} could not be read and ` +
+                    `${unreadable.length === 1 ? "was" : "were"} moved to ${path.join(this.folder, UNREADABLE_FOLDER)}: ${unreadable.join("; ")}`,
+            );
         }
         return conversations;
     }
+}
+
+/** A temp file left by a writer that was killed before its rename; young ones may still be in use by another window. */
+async function removeIfStale(file: string): Promise<void> {
+    const info = await stat(file).catch(() => undefined);
+    if (info && Date.now() - info.mtimeMs > STALE_TEMP_MS) await rm(file, { force: true });
 }
 
 function assertValidId(id: string): void {

@@ -232,6 +232,7 @@ messageList.addEventListener("click", (event) => {
     if (link) {
         // Links never navigate the webview; http(s) ones open in the browser through the extension.
         event.preventDefault();
+        event.stopPropagation();
         const href = link.getAttribute("href") ?? "";
         if (isOpenableLink(href)) post({ type: "openLink", href });
         return;

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
 import * as path from "node:path";
 import { JSDOM } from "jsdom";
-import type { FrameLocator, Locator } from "playwright-core";
+import type { Frame, FrameLocator, Locator, Request } from "playwright-core";
 import type { Conversation, Message } from "../../media/protocol.js";
 import { createRenderer } from "../../media/render.js";
 import { ensureTestModel } from "../support/models.js";
@@ -18,6 +18,7 @@ import { EXTENSION_ID, requireVsix } from "./product.js";
 import { answerFinished, conversationsFolder, send, storedConversations } from "./chatPage.js";
 
 const INSERTED_CODE = "const inserted = 42;";
+const SAFE_LINK = "https://ok.example/docs";
 
 /** A saved conversation written straight into the store: model output we choose, code block and payloads. */
 const fixture: Conversation = {
@@ -27,7 +28,7 @@ const fixture: Conversation = {
     updatedAt: 1,
     messages: [
         { id: "f-u", role: "user", text: "Show me code" },
-        { id: "f-a", role: "assistant", state: "done", text: `Here it is:\n\n\`\`\`js\n${INSERTED_CODE}\n\`\`\`\n` },
+        { id: "f-a", role: "assistant", state: "done", text: `Here it is (see [the docs](${SAFE_LINK})):\n\n\`\`\`js\n${INSERTED_CODE}\n\`\`\`\n` },
         ...XSS_PAYLOADS.flatMap((payload, i): Message[] => [
             { id: `x-u${i}`, role: "user", text: payload },
             { id: `x-a${i}`, role: "assistant", state: "done", text: payload },
@@ -77,6 +78,15 @@ async function incidents(chat: FrameLocator): Promise<string[]> {
     return seen;
 }
 
+/** The frame that made a request; service worker requests have none. */
+function frameOf(request: Request): Frame | undefined {
+    try {
+        return request.frame();
+    } catch {
+        return undefined;
+    }
+}
+
 /** Executable elements, event handlers and non-http(s) links in a part of the webview's DOM. */
 function dangerIn(root: Locator): Promise<string[]> {
     return root.evaluate((element) => {
@@ -106,6 +116,22 @@ forEachVSCode((vs) =>
                     vscode.page.on("dialog", (dialog) => {
                         dialogs.push(dialog.message());
                         void dialog.dismiss();
+                    });
+
+                    // Every request to a host other than this code-server from the webviews or any new
+                    // page (a popup): not from the workbench frame, which in 1.139 asks its extension
+                    // gallery by itself. The webview's own files have a vscode-cdn.net address that VS
+                    // Code's service worker answers from this server; they are counted, not flagged.
+                    const remoteRequests: string[] = [];
+                    let extensionFilesSeen = 0;
+                    vscode.page.context().on("request", (request) => {
+                        const url = new URL(request.url());
+                        if (!/^(https?|wss?):$/.test(url.protocol) || url.host === new URL(vscode.url).host) return;
+                        if (url.hostname.endsWith(".vscode-resource.vscode-cdn.net") && decodeURIComponent(url.pathname).startsWith(`${vscode.dirs.extensions}/`)) {
+                            extensionFilesSeen++;
+                        } else if (frameOf(request) !== vscode.page.mainFrame()) {
+                            remoteRequests.push(request.url());
+                        }
                     });
 
                     await vscode.runCommand("OLMo: Focus Chat");
@@ -196,6 +222,17 @@ forEachVSCode((vs) =>
                     assert.equal(await chat.locator("article.message").count(), fixture.messages.length);
                     assert.deepEqual(await dangerIn(chat.locator(".messages")), []);
 
+                    // A command: link is plain text and clicking it does nothing; an https link, clicked
+                    // after it, reaches VS Code, which asks before opening it (so the first click was handled).
+                    await chat.locator("article.assistant p", { hasText: "[run](command:workbench.action.terminal.new)" }).click();
+                    await chat.locator("article.assistant a", { hasText: "the docs" }).click();
+                    const confirmOpen = vscode.page.locator(".monaco-dialog-box", { hasText: "ok.example" });
+                    await confirmOpen.waitFor();
+                    // Escape, not Cancel: in code-server 4.100 clicking its Cancel button opened the site anyway.
+                    await vscode.page.keyboard.press("Escape");
+                    await confirmOpen.waitFor({ state: "hidden" });
+                    assert.equal(await vscode.page.locator(".terminal-wrapper").count(), 0, "no terminal was opened");
+
                     // Insert a code block at the cursor of an editor.
                     await vscode.openFile("sample.js");
                     await chat.locator(".code-block", { hasText: INSERTED_CODE }).locator('button[data-action="insert"]').click();
@@ -228,6 +265,12 @@ forEachVSCode((vs) =>
                     await chat.locator(".code-block", { hasText: INSERTED_CODE }).waitFor();
 
                     assert.deepEqual(await incidents(chat), [], "nothing tried to run or load");
+                    // The watcher sees the webview's requests (its own files) and a new page's: a probe.
+                    assert.ok(extensionFilesSeen > 0, "the webview's own files were seen");
+                    const probe = await vscode.page.context().newPage();
+                    await probe.goto("https://probe.example/").catch(() => undefined); // there is no network
+                    await probe.close();
+                    assert.deepEqual(remoteRequests, ["https://probe.example/"], "no request left for another host but the probe");
                     assert.deepEqual(dialogs, []);
 
                     // Screenshots of the same chat in both themes.

@@ -1,19 +1,21 @@
 // The product under test: the VSIX packaged exactly as for the marketplace (linux-x64).
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { REPO_ROOT } from "./harness.js";
 
 export const EXTENSION_ID = "olmo-local.olmo-local";
 export const TEST_VSIX = join(REPO_ROOT, ".cache", "olmo-local-linux-x64.vsix");
 
-/** Packages the VSIX with vsce (which runs the production build first). */
+/** Packages the VSIX with vsce (which runs the production build first), replacing the old one only when complete. */
 export function packageVsix(): string {
     mkdirSync(join(REPO_ROOT, ".cache"), { recursive: true });
-    execFileSync(process.execPath, [join(REPO_ROOT, "node_modules", "@vscode", "vsce", "vsce"), "package", "--target", "linux-x64", "--allow-missing-repository", "--out", TEST_VSIX], {
+    const partial = `${TEST_VSIX}.${process.pid}.partial.vsix`;
+    execFileSync(process.execPath, [join(REPO_ROOT, "node_modules", "@vscode", "vsce", "vsce"), "package", "--target", "linux-x64", "--allow-missing-repository", "--out", partial], {
         cwd: REPO_ROOT,
         stdio: ["ignore", "ignore", "inherit"],
     });
+    renameSync(partial, TEST_VSIX);
     return TEST_VSIX;
 }
 

@@ -148,9 +148,14 @@ describe("unit: chat webview", () => {
         view.posted.length = 0;
         const links = view.document.querySelectorAll(".markdown a");
         assert.equal(links.length, 1, "the command: link is plain text");
+        // VS Code's webview host opens any clicked link itself, without its trusted-domain prompt,
+        // from a click listener on the window: the click must not get there.
+        let reachedWindow = false;
+        view.window.addEventListener("click", () => (reachedWindow = true));
         const click = new view.window.MouseEvent("click", { bubbles: true, cancelable: true });
         links[0].dispatchEvent(click);
         assert.equal(click.defaultPrevented, true, "the webview itself never navigates");
+        assert.equal(reachedWindow, false, "VS Code's own link handler never sees the click");
         assert.deepEqual(view.posted, [{ type: "openLink", href: "https://docs.python.org" }]);
     });
 

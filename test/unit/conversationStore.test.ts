@@ -1,9 +1,9 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { ConversationStore, newConversation, titleFromText, toModelMessages, userContentForModel } from "../../extension/conversationStore.js";
+import { ConversationStore, UNREADABLE_FOLDER, newConversation, titleFromText, toModelMessages, userContentForModel } from "../../extension/conversationStore.js";
 import type { Conversation, Message, UserMessage } from "../../media/protocol.js";
 
 async function withFolder(body: (folder: string) => Promise<void>): Promise<void> {
@@ -82,17 +82,41 @@ describe("unit: conversation store", () => {
         });
     });
 
-    test("unreadable files are skipped with a warning", async () => {
+    test("unreadable files are moved aside and reported once; the rest load", async () => {
         await withFolder(async (folder) => {
             await writeFile(path.join(folder, "broken.json"), "{ not json");
             await writeFile(path.join(folder, "wrong.json"), JSON.stringify({ id: "wrong", messages: "no" }));
             await writeFile(path.join(folder, "notes.txt"), "ignored");
             const good = conversationWith("good", 5);
             await writeFile(path.join(folder, `${good.id}.json`), JSON.stringify(good));
-            const warnings: string[] = [];
-            const store = new ConversationStore(folder, (message) => warnings.push(message));
+            const reports: string[] = [];
+            const store = new ConversationStore(folder, (message) => reports.push(message));
             assert.deepEqual((await store.list()).map((c) => c.id), [good.id]);
-            assert.equal(warnings.length, 2);
+            assert.equal(reports.length, 1);
+            assert.match(reports[0], /^2 saved chats could not be read and were moved to .*unreadable: broken\.json \(.*\); wrong\.json \(not a conversation\)$/);
+            const movedAside = await readdir(path.join(folder, UNREADABLE_FOLDER));
+            assert.deepEqual(movedAside.map((name) => name.replace(/^\d+-/, "")).sort(), ["broken.json", "wrong.json"]);
+            assert.equal(await readFile(path.join(folder, UNREADABLE_FOLDER, movedAside.find((n) => n.endsWith("broken.json"))!), "utf8"), "{ not json", "kept as it was");
+            assert.deepEqual((await readdir(folder)).sort(), [`${good.id}.json`, "notes.txt", UNREADABLE_FOLDER].sort());
+
+            const reloaded: string[] = [];
+            assert.equal((await new ConversationStore(folder, (message) => reloaded.push(message)).list()).length, 1);
+            assert.deepEqual(reloaded, [], "the next window is not told again");
+        });
+    });
+
+    test("temp files of killed writes are never read; old ones are removed", async () => {
+        await withFolder(async (folder) => {
+            const good = conversationWith("good", 5);
+            await writeFile(path.join(folder, `${good.id}.json`), JSON.stringify(good));
+            const old = path.join(folder, `${good.id}.json.old.tmp`);
+            await writeFile(old, "{ half");
+            await utimes(old, new Date(0), new Date(0));
+            await writeFile(path.join(folder, `${good.id}.json.young.tmp`), "{ half");
+            const reports: string[] = [];
+            assert.equal((await new ConversationStore(folder, (message) => reports.push(message)).list()).length, 1);
+            assert.deepEqual(reports, []);
+            assert.deepEqual((await readdir(folder)).sort(), [`${good.id}.json`, `${good.id}.json.young.tmp`]);
         });
     });
 
