@@ -58,6 +58,8 @@ interface RunningAnswer {
     /** Text received since the last delta sent to the webview. */
     unsentText: string;
     flushTimer?: NodeJS.Timeout;
+    /** When the last delta went to the webview (performance.now()). */
+    lastDeltaAt: number;
     done: Promise<void>;
 }
 
@@ -265,7 +267,7 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
         const earlier = () => toModelMessages(conversation.messages.slice(0, conversation.messages.indexOf(message)), systemPromptFromSettings());
         const askWithHistory: Ask = (onDelta, token) =>
             this.host.chat({ conversationId: conversation.id, messages: earlier(), sampling: samplingFromSettings() }, onDelta, token);
-        const running: RunningAnswer = { conversation, message, ask: ask ?? askWithHistory, cancellation: new vscode.CancellationTokenSource(), unsentText: "", done: Promise.resolve() };
+        const running: RunningAnswer = { conversation, message, ask: ask ?? askWithHistory, cancellation: new vscode.CancellationTokenSource(), unsentText: "", lastDeltaAt: -Infinity, done: Promise.resolve() };
         this.running = running;
         running.done = this.generate(running).catch((error: unknown) => this.host.log.error(`chat view: ${(error as Error).message ?? error}`));
     }
@@ -274,12 +276,18 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
         const { conversation, message } = running;
         try {
             conversation.updatedAt = Date.now();
-            await this.saveAsCurrent(conversation);
+            // The question is saved while the model starts on it: the file write is not on the way to the first token.
+            const saved = this.saveAsCurrent(conversation);
             await this.postSnapshot();
-            const result = await running.ask((text) => this.onDelta(running, text), running.cancellation.token);
+            const [result] = await Promise.all([running.ask((text) => this.onDelta(running, text), running.cancellation.token), saved]);
             message.text = result.text;
             message.state = answerStateOf(result.stopReason);
             if (result.dropped) message.droppedMessages = result.dropped.messageIndices.length;
+            const { usage, timings } = result;
+            this.host.log.info(
+                `chat: answer ended (${result.stopReason}): ${usage.completionTokens} tokens, first token after ${Math.round(timings.timeToFirstTokenMs)} ms, ` +
+                    `${timings.tokensPerSecond.toFixed(1)} tok/s, ${usage.promptTokens} prompt tokens (${usage.reusedTokens} reused)`,
+            );
         } catch (error) {
             if (error instanceof OlmoError && error.code === "cancelled") {
                 message.state = "stopped";
@@ -301,15 +309,22 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
         void this.updateTokens();
     }
 
+    /** Forwards text at once when nothing went out in the last interval (the first token), else coalesces it. */
     private onDelta(running: RunningAnswer, text: string): void {
         running.message.text += text;
         running.unsentText += text;
-        running.flushTimer ??= setTimeout(() => {
-            running.flushTimer = undefined;
-            if (running.unsentText === "") return;
-            this.post({ type: "delta", messageId: running.message.id, text: running.unsentText });
-            running.unsentText = "";
-        }, DELTA_INTERVAL_MS);
+        if (running.flushTimer) return;
+        const wait = running.lastDeltaAt + DELTA_INTERVAL_MS - performance.now();
+        if (wait <= 0) this.sendDelta(running);
+        else running.flushTimer = setTimeout(() => this.sendDelta(running), wait);
+    }
+
+    private sendDelta(running: RunningAnswer): void {
+        running.flushTimer = undefined;
+        if (running.unsentText === "") return;
+        running.lastDeltaAt = performance.now();
+        this.post({ type: "delta", messageId: running.message.id, text: running.unsentText });
+        running.unsentText = "";
     }
 
     private async startNewChat(): Promise<void> {

@@ -323,7 +323,10 @@ export class VSCodeSession {
           }
         }
       }
-      await row.click();
+      // The exact match is usually the focused first row: Enter runs it (a click can find the row
+      // "not visible" while the list re-renders, as 1.100 does for Developer: Show Running Extensions).
+      if (await row.evaluate((r) => r.classList.contains("focused"))) await this.page.keyboard.press("Enter");
+      else await row.click();
       await this.page.locator(".quick-input-widget").waitFor({ state: "hidden" });
     });
   }
@@ -393,6 +396,19 @@ export class VSCodeSession {
       { timeout: Math.max(this.timeout, 60_000) },
     );
     await this.waitForWorkbench();
+  }
+
+  /**
+   * Changes user settings while VS Code runs, as editing settings.json does: merged into the user
+   * and the remote machine settings (where 1.139 reads machine-scoped ones, see startVSCode).
+   * VS Code picks the change up from its file watcher; wait for its visible effect.
+   */
+  async updateSettings(values: Record<string, unknown>): Promise<void> {
+    for (const scope of ["User", "Machine"]) {
+      const file = path.join(this.dirs.userData, scope, "settings.json");
+      const current = JSON.parse(await fs.readFile(file, "utf8").catch(() => "{}")) as Record<string, unknown>;
+      await writeJson(file, { ...current, ...values });
+    }
   }
 
   /** code-server's stdout/stderr so far. */
