@@ -20,6 +20,7 @@ import {
 import { Olmo2ChatWrapper, toChatHistory } from "./chatWrapper.js";
 import { ContextOverflowError, fitToContext } from "./contextFit.js";
 import { errorText, isMemoryError, SidecarError } from "./errors.js";
+import { draftUsage, generatedTokens, PROMPT_LOOKUP_FOR_REWRITES, promptLookupPredictor } from "./speculation.js";
 import type {
     ChatMessage,
     ChatResult,
@@ -327,6 +328,7 @@ export class Engine {
     /**
      * Generates the assistant's answer to `messages`. Text deltas go to `onDelta` as they are
      * produced; cancelling returns what was generated so far with stop reason `cancelled`.
+     * `promptLookup` decodes with prompt-lookup drafts (speculation.ts).
      */
     async chat(
         conversationId: string,
@@ -334,20 +336,51 @@ export class Engine {
         sampling: Sampling,
         onDelta: (text: string) => void,
         cancel: CancelSignal,
+        options: { promptLookup?: boolean } = {},
     ): Promise<ChatResult> {
         const arrived = performance.now();
         this.requireModel();
         const slot = await this.waitForTurn(conversationId, cancel);
         if (!slot) return cancelledBeforeStart(arrived, this.loaded?.info.contextSize ?? 0);
         try {
-            if (slot.conversationId !== conversationId) {
-                await slot.sequence.clearHistory();
-                slot.conversationId = conversationId;
-            }
+            await this.prepareSlot(slot, conversationId, options.promptLookup === true);
             return await this.generate(slot, messages, sampling, onDelta, cancel, arrived);
         } finally {
             this.release(slot, conversationId);
         }
+    }
+
+    /** A rewrite: a conversation of its own, decoded with prompt lookup if asked and greedy (speculation.ts). */
+    async rewrite(
+        conversationId: string,
+        messages: readonly ChatMessage[],
+        sampling: Sampling,
+        onDelta: (text: string) => void,
+        cancel: CancelSignal,
+        speculative = PROMPT_LOOKUP_FOR_REWRITES,
+    ): Promise<ChatResult> {
+        const result = await this.chat(conversationId, messages, sampling, onDelta, cancel, { promptLookup: speculative && sampling.temperature === 0 });
+        const { draftTokens, acceptedDraftTokens, completionTokens } = result.usage;
+        if (draftTokens !== undefined) {
+            this.events.log(`rewrite: ${completionTokens} tokens, ${acceptedDraftTokens}/${draftTokens} drafts accepted, ${result.timings.tokensPerSecond} tok/s`);
+        }
+        return result;
+    }
+
+    /**
+     * Readies the slot's sequence for this conversation, with a prompt-lookup predictor or without.
+     * A sequence's predictor is fixed when the sequence is made, so a change swaps the sequence (its
+     * cache goes too, which costs nothing: rewrites are one-off conversations, always started afresh).
+     */
+    private async prepareSlot(slot: Slot, conversationId: string, promptLookup: boolean): Promise<void> {
+        if ((slot.sequence.tokenPredictor !== undefined) !== promptLookup) {
+            const context = slot.sequence.context;
+            await slot.sequence.dispose(); // frees its cache cells and its id for the new one
+            slot.sequence = context.getSequence(promptLookup ? { tokenPredictor: promptLookupPredictor() } : {});
+        } else if (slot.conversationId !== conversationId) {
+            await slot.sequence.clearHistory();
+        }
+        slot.conversationId = conversationId;
     }
 
     private async generate(
@@ -382,6 +415,7 @@ export class Engine {
         const cancelListener = cancel.onCancellationRequested(() => abort.abort());
         if (cancel.isCancellationRequested) abort.abort();
         const outputBefore = sequence.tokenMeter.usedOutputTokens;
+        const predictionsBefore = sequence.tokenPredictions;
         let firstTokenAt: number | undefined;
         let lastTokenAt = arrived;
         const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: loaded.wrapper, autoDisposeSequence: false });
@@ -401,13 +435,13 @@ export class Engine {
                     onDelta(text);
                 },
             });
-            const completionTokens = sequence.tokenMeter.usedOutputTokens - outputBefore;
+            const completionTokens = generatedTokens(sequence, outputBefore, predictionsBefore);
             const stopReason = toStopReason(response.metadata.stopReason, generationLimit < maxTokens);
             const decodeSeconds = firstTokenAt !== undefined ? (lastTokenAt - firstTokenAt) / 1000 : 0;
             return {
                 text: response.response,
                 stopReason,
-                usage: { promptTokens: prompt.length, completionTokens, reusedTokens },
+                usage: { promptTokens: prompt.length, completionTokens, reusedTokens, ...draftUsage(sequence, predictionsBefore) },
                 timings: {
                     timeToFirstTokenMs: firstTokenAt !== undefined ? round(firstTokenAt - arrived) : -1,
                     tokensPerSecond: completionTokens > 1 && decodeSeconds > 0 ? round((completionTokens - 1) / decodeSeconds) : 0,

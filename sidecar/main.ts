@@ -174,10 +174,10 @@ handle("olmo/rewrite", async (params, token) => {
     const code = new RewriteCodeStream();
     const batcher = streamTo(params.partialResultToken);
     try {
-        const result = await engine.chat(`rewrite:${++rewrites}`, messages, sampling, (text) => {
+        const result = await engine.rewrite(`rewrite:${++rewrites}`, messages, sampling, (text) => {
             const delta = code.push(text);
             if (delta) batcher.push(delta);
-        }, token);
+        }, token, params.speculative);
         const final = code.finish();
         if (final.delta) batcher.push(final.delta);
         return { ...result, code: final.code };

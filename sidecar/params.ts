@@ -38,6 +38,8 @@ const integer =
     (value, path) =>
         Number.isSafeInteger(value) && (value as number) >= min && (value as number) <= max ? (value as number) : invalid(path, `a whole number from ${min} to ${max}`, value);
 
+const boolean: Check<boolean> = (value, path) => (typeof value === "boolean" ? value : invalid(path, "true or false", value));
+
 const number =
     (min: number, max: number): Check<number> =>
     (value, path) =>
@@ -156,6 +158,7 @@ const checks: { [M in RequestMethod]: Check<ParamsOf<M>> } = {
         fileName: optional(string()),
         instruction: string(),
         sampling,
+        speculative: optional(boolean),
         partialResultToken: progressToken,
     }),
     "olmo/countTokens": (value, path) => {

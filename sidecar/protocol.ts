@@ -97,6 +97,13 @@ export interface RewriteParams {
     fileName?: string;
     instruction: string;
     sampling?: Sampling;
+    /**
+     * Prompt-lookup speculative decoding: tokens of the code are proposed as drafts and checked by
+     * the model in the same batch as its next step, sooner when the answer copies the code. Greedy
+     * rewrites only (temperature 0); off unless true, since batched logits can differ from plain
+     * decoding's in the last bits (sidecar/speculation.ts).
+     */
+    speculative?: boolean;
     partialResultToken?: string | number;
 }
 
@@ -114,6 +121,9 @@ export interface Usage {
     completionTokens: number;
     /** Prompt tokens taken from the KV cache instead of being evaluated again. */
     reusedTokens: number;
+    /** Speculative decoding only: draft tokens the model checked, and those it agreed with. */
+    draftTokens?: number;
+    acceptedDraftTokens?: number;
 }
 
 export interface Timings {

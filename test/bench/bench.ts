@@ -1,7 +1,8 @@
 // `npm run bench`: the product path (the sidecar over JSON-RPC stdio, streaming) against
 // node-llama-cpp used directly, on a generated OLMo-2 model, alternating round by round.
 // Not part of `npm test`. Progress goes to stderr; the markdown table to stdout; everything
-// measured to bench-results/bench.json (or --out).
+// measured to bench-results/bench.json (or --out). Then rewrites with and without prompt-lookup
+// drafts, through the sidecar (speculation.ts).
 //   node build.mjs && node --import tsx test/bench/bench.ts [--shape 1b] [--rounds 5] [--threads 1] [--gpu cpu]
 import { createReadStream } from "node:fs";
 import { mkdir, stat, writeFile } from "node:fs/promises";
@@ -14,8 +15,9 @@ import { SIDECAR_PATH } from "../support/sidecarProcess.js";
 import { getBenchLlama } from "./baselineSide.js";
 import { machineInfo } from "./machine.js";
 import { parseBenchOptions, SHAPES } from "./options.js";
-import { markdown, summarize } from "./report.js";
+import { markdown, speculationMarkdown, summarize } from "./report.js";
 import { runRound, type RoundResult } from "./rounds.js";
+import { runSpeculation } from "./speculation.js";
 import { runThreadSweep } from "./threadSweep.js";
 import { buildPrompt } from "./workload.js";
 
@@ -58,6 +60,7 @@ for (let round = 0; round < options.rounds; round++) {
     rounds.push(await runRound(round, { llama, settings, prompt, decodeTokens: options.decodeTokens, log }));
 }
 const sweep = options.sweepThreads.length > 0 ? await runThreadSweep(llama, settings, prompt, options.sweepThreads, log) : [];
+const speculation = options.speculationRounds > 0 ? await runSpeculation(settings, options.speculationRounds, log) : undefined;
 await llama.dispose();
 
 const summary = summarize({ rounds, sweep, modelBytes, promptTokens: options.promptTokens, decodeTokens: options.decodeTokens });
@@ -68,6 +71,7 @@ const heading =
     `Node ${machine.node}, node-llama-cpp ${machine.nodeLlamaCpp} (${machine.llamaBinary}); load average ${machine.loadAverageAtStart[0].toFixed(2)} at start, ` +
     `${os.loadavg()[0].toFixed(2)} at end.`;
 console.log(markdown(summary, heading));
+if (speculation) console.log(`\n${speculationMarkdown(speculation, options.speculationRounds)}`);
 
 const outPath = resolve(REPO_ROOT, options.out);
 await mkdir(dirname(outPath), { recursive: true });
@@ -83,6 +87,7 @@ await writeFile(
             ...summary,
             rounds,
             sweepProbes: sweep,
+            speculation,
         },
         null,
         2,

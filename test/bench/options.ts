@@ -21,11 +21,14 @@ export interface BenchOptions {
     decodeTokens: number;
     /** Thread counts the baseline-only thread sweep compares (empty: no sweep). */
     sweepThreads: number[];
+    /** Rounds of the speculative rewrite section (0: none). */
+    speculationRounds: number;
     out: string;
 }
 
 const USAGE = `usage: bench.ts [--shape tiny|small|1b|13b] [--rounds N] [--threads N] [--gpu auto|cpu|cuda|vulkan]
-                [--context N] [--prompt-tokens N] [--decode-tokens N] [--sweep-threads 1,2|none] [--out file]`;
+                [--context N] [--prompt-tokens N] [--decode-tokens N] [--sweep-threads 1,2|none]
+                [--speculation-rounds N] [--out file]`;
 
 function fail(message: string): never {
     console.error(`${message}\n${USAGE}`);
@@ -55,6 +58,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
             "prompt-tokens": { type: "string", default: "256" },
             "decode-tokens": { type: "string", default: "128" },
             "sweep-threads": { type: "string", default: "1,2" },
+            "speculation-rounds": { type: "string", default: "3" },
             out: { type: "string", default: "bench-results/bench.json" },
             help: { type: "boolean", default: false },
         },
@@ -78,6 +82,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
         promptTokens: positiveInt("prompt-tokens", values["prompt-tokens"]),
         decodeTokens: positiveInt("decode-tokens", values["decode-tokens"]),
         sweepThreads: [...new Set(sweepThreads)].sort((a, b) => a - b),
+        speculationRounds: values["speculation-rounds"] === "0" ? 0 : positiveInt("speculation-rounds", values["speculation-rounds"]),
         out: values.out,
     };
 }

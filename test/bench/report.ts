@@ -2,6 +2,7 @@
 // ratio), the target checks and the markdown that `npm run bench` prints.
 import type { ProcessMemory } from "./machine.js";
 import type { RoundResult, SideRound } from "./rounds.js";
+import type { SpeculationResult } from "./speculation.js";
 import { spread, type Spread } from "./stats.js";
 import { SWEEP_DECODE_TOKENS, SWEEP_ROUNDS, type SweepProbe } from "./threadSweep.js";
 import { decodeCpuMsPerToken, decodeRate, prefillRate, type StreamTraffic, type TurnMeasure } from "./workload.js";
@@ -323,4 +324,23 @@ export function markdown(summary: Summary, heading: string): string {
         );
     }
     return lines.join("\n");
+}
+
+export function speculationMarkdown(result: SpeculationResult, rounds: number): string {
+    const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
+    return [
+        `Speculative rewrite (prompt lookup, one draft token per step) through the sidecar: ${result.decodeTokens}-token greedy answers, ` +
+            `with drafts and with \`speculative: false\`, ${rounds} alternating rounds on one loaded model:`,
+        "",
+        "| Case | Drafts accepted | Decode tok/s, plain: median (min–max) | Decode tok/s, with drafts | With / plain, per round | Same answer |",
+        "|---|---|---|---|---|---|",
+        ...result.cases.map(
+            (c) =>
+                `| ${c.case} | ${pct(c.acceptance)} (${c.acceptedDraftTokens}/${c.draftTokens}) | ${formatSpread(c.plainTokensPerSecond, 2)} | ` +
+                `${formatSpread(c.draftedTokensPerSecond, 2)} | ${formatRatio(c.ratio)} | ${c.identical ? "yes" : "NO"} |`,
+        ),
+        "",
+        "Rewrites decode plainly unless a request sets `speculative: true`: on the CPU with flash attention and two or more threads, " +
+            "a token's logits differ in the last bits between a batch of one and of two, and the answer can change (sidecar/speculation.ts); a GPU is not checked.",
+    ].join("\n");
 }

@@ -1,0 +1,73 @@
+// olmo/rewrite with and without prompt-lookup drafts through the real sidecar: off unless asked,
+// the same answer (one thread: see sidecar/speculation.ts), draft figures in the usage, and chat
+// beside it unchanged (plain decoding, its KV cache kept).
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { ErrorCodes, type RewriteParams } from "../../sidecar/protocol.js";
+import { SidecarProcess } from "../support/sidecarProcess.js";
+import { ensureTestModel } from "../support/models.js";
+
+const code = "function add(a, b) {\n  return a + b;\n}\n".repeat(3);
+
+describe("sidecar: speculative rewrite", () => {
+    let sidecar: SidecarProcess;
+    const rewrite = (params: Partial<RewriteParams>) =>
+        sidecar.task("olmo/rewrite", { code, language: "javascript", instruction: "Add comments", sampling: { maxTokens: 64 }, ...params });
+
+    before(async () => {
+        ({ sidecar } = await SidecarProcess.start());
+        await sidecar.request("olmo/load", { modelPath: await ensureTestModel("tiny"), gpu: "cpu", contextSize: 2048, threads: 1, sequences: 2 });
+    });
+    after(() => sidecar?.stop());
+
+    test("a rewrite decodes plainly unless asked for drafts", async () => {
+        assert.equal((await rewrite({})).result.usage.draftTokens, undefined);
+    });
+
+    test("a greedy rewrite with speculative: true answers exactly as without", async () => {
+        // The model's own answer appended to the code: its next answer partly copies it, so drafts are checked.
+        const answer = (await rewrite({})).result.text;
+        for (const input of [code, `${code}\n${answer}`]) {
+            const plain = await rewrite({ code: input, speculative: false });
+            const drafted = await rewrite({ code: input, speculative: true });
+            assert.equal(drafted.result.text, plain.result.text);
+            assert.equal(drafted.result.code, plain.result.code);
+            assert.equal(drafted.shown, plain.shown);
+            assert.equal(drafted.result.usage.completionTokens, plain.result.usage.completionTokens);
+            assert.equal(plain.result.usage.draftTokens, undefined);
+            assert.equal(typeof drafted.result.usage.draftTokens, "number");
+            assert.ok(drafted.result.usage.acceptedDraftTokens! <= drafted.result.usage.draftTokens!);
+            if (input !== code) assert.ok(drafted.result.usage.acceptedDraftTokens! > 0, "the copied answer was drafted");
+        }
+    });
+
+    test("a sampled rewrite decodes plainly", async () => {
+        const { result } = await rewrite({ speculative: true, sampling: { temperature: 0.8, seed: 3, maxTokens: 16 } });
+        assert.equal(result.usage.draftTokens, undefined);
+    });
+
+    test("chat around rewrites keeps plain decoding and its cache", async () => {
+        const history = [{ role: "user" as const, content: "Hello there, how are you today?" }];
+        const first = await sidecar.chat({ conversationId: "chat", messages: history, sampling: { temperature: 0, maxTokens: 8 } });
+        await rewrite({ speculative: true });
+        const followUp = await sidecar.chat({
+            conversationId: "chat",
+            messages: [...history, { role: "assistant", content: first.result.text }, { role: "user", content: "And now?" }],
+            sampling: { temperature: 0, maxTokens: 8 },
+        });
+        // A new conversation takes the least recently used sequence: the rewrite's, which had drafts.
+        const other = await sidecar.chat({ conversationId: "other", messages: history, sampling: { temperature: 0, maxTokens: 8 } });
+        assert.equal(first.result.usage.draftTokens, undefined);
+        assert.equal(followUp.result.usage.draftTokens, undefined);
+        assert.equal(other.result.usage.draftTokens, undefined);
+        assert.equal(other.result.text, first.result.text);
+        assert.ok(followUp.result.usage.reusedTokens > 0, "the follow-up reused the first turn's cache");
+    });
+
+    test("speculative must be a boolean", async () => {
+        await assert.rejects(
+            sidecar.request("olmo/rewrite", { code, language: "javascript", instruction: "x", speculative: "yes" as unknown as boolean }),
+            (error: { code?: number }) => error.code === ErrorCodes.invalidParams,
+        );
+    });
+});
