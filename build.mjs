@@ -23,6 +23,16 @@ const builds = [
         platform: "node",
         format: "cjs",
         target: "node20",
+        // The language client is its own file, required on first use (extension/sidecarClient.ts).
+        external: ["vscode", "./sidecarClient.cjs"],
+    },
+    {
+        ...common,
+        entryPoints: ["extension/sidecarClient.ts"],
+        outfile: "dist/sidecarClient.cjs",
+        platform: "node",
+        format: "cjs",
+        target: "node20",
         external: ["vscode"],
     },
     {

@@ -2,17 +2,8 @@
 // mirrors its status, restarts it after a crash (with backoff, giving up after repeated crashes),
 // and gives the rest of the extension typed, cancellable requests.
 import * as vscode from "vscode";
-import {
-    CloseAction,
-    ErrorAction,
-    LanguageClient,
-    ProgressType,
-    ResponseError,
-    State,
-    TransportKind,
-    type CloseHandlerResult,
-    type ErrorHandler,
-} from "vscode-languageclient/node";
+import type * as ClientLibrary from "./sidecarClient.js";
+import type { CloseHandlerResult, ErrorHandler, LanguageClient } from "./sidecarClient.js";
 import {
     errorCodeName,
     type ChatDelta,
@@ -48,12 +39,19 @@ export class OlmoError extends Error {
 }
 
 const CRASH_WINDOW_MS = 3 * 60_000;
+const CRASHED_MESSAGE = "The OLMo model process stopped while answering. It restarts by itself; try again.";
 const MAX_CRASHES = 5;
 type StreamedMethod = "olmo/chat" | "olmo/explain" | "olmo/rewrite";
 
 export class ModelHost implements vscode.Disposable {
     private client?: LanguageClient;
     private starting?: Promise<LanguageClient>;
+    /**
+     * Set from a crash until the client has restarted the process (after its backoff). Until then the
+     * client says Running (its connection is gone: a request would fail at once), then Stopped for a
+     * moment (taking that for stopped and starting another client would leak a process), then Starting.
+     */
+    private restarting?: { done: Promise<void>; resolve: () => void };
     private loading?: { params: LoadParams; promise: Promise<ModelInfo> };
     /** What the running sidecar has loaded; cleared whenever the process goes away. */
     private loadedParams?: LoadParams;
@@ -99,7 +97,7 @@ export class ModelHost implements vscode.Disposable {
 
     /** Starts the sidecar if needed and loads the configured model if it is not loaded yet. */
     async ensureReady(): Promise<ModelInfo> {
-        if (this.gaveUp) throw new OlmoError("crashed", `${this.gaveUp} Run OLMo: Restart Model Process to try again.`);
+        if (this.gaveUp) throw this.gaveUpError();
         let params = loadParamsFromSettings();
         if (!params && this.modelSetup) {
             // First use: offer to download a model or pick a file, once for all waiting callers.
@@ -131,8 +129,10 @@ export class ModelHost implements vscode.Disposable {
 
     /** A typed request to the sidecar, after making sure the model is ready. */
     async request<M extends RequestMethod>(method: M, params: ParamsOf<M>, token?: vscode.CancellationToken): Promise<ResultOf<M>> {
-        await this.ensureReady();
-        return this.send(await this.startClient(), method, params, token);
+        return this.deliver(async () => {
+            await this.ensureReady();
+            return this.send(await this.startClient(), method, params, token);
+        });
     }
 
     /** A request that needs the sidecar but no model (inspecting or downloading a model file). */
@@ -142,7 +142,7 @@ export class ModelHost implements vscode.Disposable {
         onPartial?: (value: PartialResults[M & keyof PartialResults]) => void,
         token?: vscode.CancellationToken,
     ): Promise<ResultOf<M>> {
-        return this.withPartials(await this.startClient(), method, params, onPartial, token);
+        return this.deliver(async () => this.withPartials(await this.startClient(), method, params, onPartial, token));
     }
 
     /** Streams an answer: `onDelta` gets text as it is generated; cancelling returns the partial answer. */
@@ -155,8 +155,10 @@ export class ModelHost implements vscode.Disposable {
      * of this request; a rewrite's delta may `replace` everything before it.
      */
     async stream<M extends StreamedMethod>(method: M, params: Omit<ParamsOf<M>, "partialResultToken">, onDelta: (delta: ChatDelta) => void, token?: vscode.CancellationToken): Promise<ResultOf<M>> {
-        await this.ensureReady();
-        const result = await this.withPartials(await this.startClient(), method, params, onDelta, token);
+        const result = await this.deliver(async () => {
+            await this.ensureReady();
+            return this.withPartials(await this.startClient(), method, params, onDelta, token);
+        });
         this.answerEmitter.fire(result);
         return result;
     }
@@ -170,12 +172,42 @@ export class ModelHost implements vscode.Disposable {
     ): Promise<ResultOf<M>> {
         if (!onPartial) return this.send(client, method, params as ParamsOf<M>, token);
         const partialResultToken = `olmo-${++this.nextPartialToken}`;
-        const subscription = client.onProgress(new ProgressType<PartialResults[M & keyof PartialResults]>(), partialResultToken, onPartial);
+        const subscription = client.onProgress(new (lib().ProgressType)<PartialResults[M & keyof PartialResults]>(), partialResultToken, onPartial);
         try {
             return await this.send(client, method, { ...params, partialResultToken } as ParamsOf<M>, token);
         } finally {
             subscription.dispose();
         }
+    }
+
+    /**
+     * Runs `attempt`, and once more if its request never reached the sidecar because the process had
+     * just died (killed a moment before, its exit not yet handled): nothing ran, so it is sent again
+     * once the crash is handled, to the restarted process, which loads the model again first.
+     */
+    private async deliver<T>(attempt: () => Promise<T>): Promise<T> {
+        try {
+            return await attempt();
+        } catch (error) {
+            if (!(error instanceof Undelivered)) throw error;
+            this.log.info("a request did not reach the model process (it had just exited); sending it again after the restart");
+            await this.crashHandled();
+            return attempt();
+        }
+    }
+
+    /** Resolves once the client has handled its process's exit (or after a while, if it never does). */
+    private async crashHandled(): Promise<void> {
+        if (this.restarting || this.gaveUp || this.client?.state !== lib().State.Running) return;
+        await new Promise<void>((resolve) => {
+            const subscription = this.onDidChangeState(() => finish());
+            const timer = setTimeout(() => finish(), 5000);
+            const finish = () => {
+                clearTimeout(timer);
+                subscription.dispose();
+                resolve();
+            };
+        });
     }
 
     private async send<M extends RequestMethod>(client: LanguageClient, method: M, params: ParamsOf<M>, token?: vscode.CancellationToken): Promise<ResultOf<M>> {
@@ -184,12 +216,22 @@ export class ModelHost implements vscode.Disposable {
             const pending = token ? client.sendRequest(method, params, token) : client.sendRequest(method, params);
             return (await pending) as ResultOf<M>;
         } catch (error) {
-            throw toOlmoError(error);
+            const failure = toOlmoError(error);
+            // The crash that cut this request was the one that made it give up: say so, not "it restarts".
+            if (failure.code === "crashed" && this.gaveUp) throw this.gaveUpError();
+            if (undelivered(error)) throw new Undelivered();
+            throw failure;
         }
     }
 
-    private startClient(): Promise<LanguageClient> {
-        if (this.client?.state === State.Running) return Promise.resolve(this.client);
+    private gaveUpError(): OlmoError {
+        return new OlmoError("crashed", `${this.gaveUp} Run OLMo: Restart Model Process to try again.`);
+    }
+
+    private async startClient(): Promise<LanguageClient> {
+        await this.restarting?.done;
+        if (this.gaveUp) throw this.gaveUpError();
+        if (this.client?.state === lib().State.Running) return this.client;
         this.starting ??= this.createClient().finally(() => (this.starting = undefined));
         return this.starting;
     }
@@ -201,8 +243,8 @@ export class ModelHost implements vscode.Disposable {
             this.client = undefined;
         }
         this.setState({ kind: "starting" });
-        const run = { module: this.sidecarPath, transport: TransportKind.stdio };
-        const client = new LanguageClient(
+        const run = { module: this.sidecarPath, transport: lib().TransportKind.stdio };
+        const client = new (lib().LanguageClient)(
             "olmo",
             "OLMo Local",
             { run, debug: run },
@@ -215,7 +257,9 @@ export class ModelHost implements vscode.Disposable {
         );
         client.onNotification("olmo/status", (status: SidecarState) => this.onSidecarStatus(status));
         client.onDidChangeState((e) => {
-            if (e.newState !== State.Running) this.loadedParams = undefined;
+            if (e.newState !== lib().State.Running) this.loadedParams = undefined;
+            // Restarted after a crash, or the restart failed: requests no longer wait.
+            if (e.newState === lib().State.Running || e.newState === lib().State.StartFailed) this.endRestart();
         });
         this.client = client;
         try {
@@ -231,7 +275,7 @@ export class ModelHost implements vscode.Disposable {
     /** Restart on a crash with growing delays; stop after MAX_CRASHES within CRASH_WINDOW_MS. */
     private crashPolicy(): ErrorHandler {
         return {
-            error: () => ({ action: ErrorAction.Continue }),
+            error: () => ({ action: lib().ErrorAction.Continue }),
             closed: async (): Promise<CloseHandlerResult> => {
                 const now = Date.now();
                 this.crashes.push(now);
@@ -240,19 +284,26 @@ export class ModelHost implements vscode.Disposable {
                 if (this.crashes.length >= MAX_CRASHES) {
                     const message = `The OLMo model process crashed ${this.crashes.length} times in 3 minutes and will not be restarted.`;
                     this.gaveUp = message;
+                    this.endRestart();
                     this.setState({ kind: "error", code: "crashed", message });
                     void vscode.window.showErrorMessage(message, "Restart", "Show Log").then((choice) => {
                         if (choice === "Restart") void this.restart();
                         if (choice === "Show Log") this.log.show();
                     });
-                    return { action: CloseAction.DoNotRestart, handled: true };
+                    return { action: lib().CloseAction.DoNotRestart, handled: true };
                 }
                 this.log.warn(`model process exited unexpectedly (crash ${this.crashes.length} in the last 3 minutes); restarting`);
+                this.restarting ??= pendingRestart();
                 this.setState({ kind: "stopped" });
                 await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** (this.crashes.length - 1)));
-                return { action: CloseAction.Restart, handled: true };
+                return { action: lib().CloseAction.Restart, handled: true };
             },
         };
+    }
+
+    private endRestart(): void {
+        this.restarting?.resolve();
+        this.restarting = undefined;
     }
 
     private onSidecarStatus(status: SidecarState): void {
@@ -287,6 +338,7 @@ export class ModelHost implements vscode.Disposable {
         const client = this.client;
         this.client = undefined;
         this.loadedParams = undefined;
+        this.endRestart();
         if (client) await client.dispose(2000).catch(() => undefined);
         this.setState({ kind: "stopped" });
     }
@@ -302,16 +354,50 @@ export class ModelHost implements vscode.Disposable {
     }
 }
 
+let loadedLibrary: typeof ClientLibrary | undefined;
+
+/** vscode-languageclient, required when first needed: starting the sidecar (see sidecarClient.ts). */
+function lib(): typeof ClientLibrary {
+    // A path esbuild leaves alone: dist/sidecarClient.cjs, beside dist/extension.cjs.
+    loadedLibrary ??= require("./sidecarClient.cjs") as typeof ClientLibrary;
+    return loadedLibrary;
+}
+
+function pendingRestart(): { done: Promise<void>; resolve: () => void } {
+    let resolve = () => {};
+    const done = new Promise<void>((r) => (resolve = r));
+    return { done, resolve };
+}
+
+/** A request that never reached the sidecar: see `ModelHost.deliver`. */
+class Undelivered extends OlmoError {
+    constructor() {
+        super("crashed", CRASHED_MESSAGE);
+    }
+}
+
+/** The request was not written: the connection was already gone, or writing to the process failed (EPIPE). */
+function undelivered(error: unknown): boolean {
+    return (
+        error instanceof lib().ConnectionError ||
+        (error instanceof lib().ResponseError && (error.code === lib().ErrorCodes.MessageWriteError || error.code === lib().ErrorCodes.ConnectionInactive))
+    );
+}
+
+/** The process went away: before the request was written, or with it pending (vscode-jsonrpc rejects it as a ResponseError of its own). */
+function connectionLost(error: unknown): boolean {
+    return undelivered(error) || (error instanceof lib().ResponseError && error.code === lib().ErrorCodes.PendingResponseRejected);
+}
+
 function toOlmoError(error: unknown): OlmoError {
     if (error instanceof OlmoError) return error;
-    if (error instanceof ResponseError) {
+    if (connectionLost(error)) return new OlmoError("crashed", CRASHED_MESSAGE);
+    if (error instanceof lib().ResponseError) {
         const name = errorCodeName(error.code);
         if (name) return new OlmoError(name, error.message);
         return new OlmoError("internal", error.message);
     }
     const message = error instanceof Error ? error.message : String(error);
-    if (/connection got disposed|pending response rejected|closed/i.test(message)) {
-        return new OlmoError("crashed", "The OLMo model process stopped while answering. It restarts by itself; try again.");
-    }
+    if (/connection got disposed|pending response rejected|closed/i.test(message)) return new OlmoError("crashed", CRASHED_MESSAGE);
     return new OlmoError("internal", message);
 }
