@@ -11,6 +11,7 @@ import { ensureTestModel } from "../support/models.js";
 import { ModelServer } from "../support/modelServer.js";
 import { forEachVSCode } from "./versions.js";
 import { EXTENSION_ID, requireVsix } from "./product.js";
+import { answerFinished, send, storedConversations } from "./chatPage.js";
 
 const repo = "allenai/OLMo-2-1124-13B-Instruct-GGUF";
 const file = "olmo-2-1124-13B-instruct-Q4_K_M.gguf";
@@ -66,11 +67,16 @@ forEachVSCode((vs) =>
                     // The downloaded model answers in the chat view.
                     await vscode.runCommand("OLMo: Focus Chat");
                     const chat = vscode.webview(EXTENSION_ID);
-                    await chat.locator("textarea").fill("Hello after setup");
-                    await chat.locator("textarea").press("Enter");
-                    await chat.locator('article.assistant[aria-busy="true"]').waitFor({ state: "detached", timeout: 120_000 });
-                    const answer = (await chat.locator("article.assistant .markdown").last().textContent()) ?? "";
-                    assert.ok(answer.trim().length > 0, "an answer was shown");
+                    // Waits for the answer to appear before waiting for it to end: right after Enter there is no busy answer yet.
+                    await send(chat, "Hello after setup");
+                    await answerFinished(chat);
+                    const answer = chat.locator("article.assistant").last();
+                    assert.equal(await answer.locator(".error-box").count(), 0, `the answer did not fail: ${await answer.textContent()}`);
+                    const shown = (await answer.locator(".markdown").textContent()) ?? "";
+                    assert.ok(shown.trim().length > 0, "an answer was shown");
+                    const [stored] = await storedConversations(vscode);
+                    const reply = stored.messages.at(-1);
+                    assert.ok(reply?.role === "assistant" && ["done", "truncated"].includes(reply.state), `the answer was stored as finished: ${JSON.stringify(reply)}`);
                     await vscode.screenshot(`model-setup-answer-${vs.label}`);
                 },
             );
