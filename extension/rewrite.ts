@@ -19,6 +19,9 @@ export function registerRewrite(context: vscode.ExtensionContext, host: ModelHos
         rewrites,
         vscode.workspace.registerTextDocumentContentProvider(SCHEME, rewrites.documents),
         vscode.commands.registerCommand("olmo.rewriteSelection", () => rewrites.start()),
+        // The keybinding's target in an editor VS Code made read-only (files.readonlyInclude, permissions, a
+        // read-only session): no API tells the extension, only the editorReadonly context key (package.json).
+        vscode.commands.registerCommand("olmo.rewriteReadonly", () => refuseReadonly(vscode.window.activeTextEditor?.document)),
         vscode.commands.registerCommand("olmo.acceptRewrite", (uri?: vscode.Uri) => rewrites.accept(uri)),
         vscode.commands.registerCommand("olmo.rejectRewrite", (uri?: vscode.Uri) => rewrites.reject(uri)),
         registerSelectionAction("OLMo: Rewrite…", "olmo.rewriteSelection", vscode.CodeActionKind.RefactorRewrite, isWritable),
@@ -27,6 +30,11 @@ export function registerRewrite(context: vscode.ExtensionContext, host: ModelHos
 
 function isWritable(document: vscode.TextDocument): boolean {
     return document.uri.scheme !== SCHEME && vscode.workspace.fs.isWritableFileSystem(document.uri.scheme) !== false;
+}
+
+function refuseReadonly(document: vscode.TextDocument | undefined): void {
+    const name = document ? displayName(document) : "This editor";
+    void vscode.window.showInformationMessage(`${name} is read-only, so OLMo cannot rewrite it. OLMo: Explain Selection works on it.`);
 }
 
 /** The read-only documents on both sides of the diff. */
@@ -90,10 +98,7 @@ class Rewrites implements vscode.Disposable {
 
     async start(): Promise<void> {
         const editor = vscode.window.activeTextEditor;
-        if (editor && !isWritable(editor.document)) {
-            void vscode.window.showInformationMessage(`${displayName(editor.document)} is read-only, so OLMo cannot rewrite it. OLMo: Explain Selection works on it.`);
-            return;
-        }
+        if (editor && !isWritable(editor.document)) return refuseReadonly(editor.document);
         const target = await codeTarget(editor, "rewrite");
         if (!target) return;
         const key = target.document.uri.toString();

@@ -9,91 +9,15 @@ import { readFile } from "node:fs/promises";
 import * as path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { fitReplacement } from "../../extension/rewriteEdit.js";
-import { ensureTestModel } from "../support/models.js";
 import type { VSCodeSession } from "./harness.js";
 import { forEachVSCode } from "./versions.js";
 import { EXTENSION_ID, requireVsix } from "./product.js";
+import { baseSettings, diffTab, instructionPicker, loadModel, loggedProposal, pickInstruction, proposalShown, runFromPalette, selectLines, titleAction } from "./editorPage.js";
 
 const SAMPLE = "// sample\nfunction add(a, b) {\n    const sum = a + b;\n    return sum;\n}\n";
 /** Lines 3-4 of SAMPLE, whole, with their newline: what selectLines(3, 2) selects. */
 const BODY = "    const sum = a + b;\n    return sum;\n";
 const BODY_START = SAMPLE.indexOf(BODY);
-
-/** The proposal as the extension logged it when it was complete. */
-interface LoggedProposal {
-    fileName: string;
-    lines: string;
-    stopReason: string;
-    code: string;
-    replacement: string;
-}
-
-async function loadModel(vscode: VSCodeSession): Promise<void> {
-    await vscode.runCommand("OLMo: Load Model");
-    await vscode.page.locator('.part.statusbar .statusbar-item[aria-label^="OLMo Local: ready"]').waitFor({ timeout: 120_000 });
-}
-
-/** Selects `count` whole lines from line `first` (1-based) in the active editor, through Go to Line (":" in Quick Open). */
-async function selectLines(vscode: VSCodeSession, first: number, count: number): Promise<void> {
-    const { page } = vscode;
-    await page.keyboard.press("Control+P");
-    const input = page.locator(".quick-input-widget .quick-input-box input");
-    await input.fill(`:${first}`);
-    await page.locator(".quick-input-widget .monaco-list-row", { hasText: `Go to line ${first}` }).waitFor();
-    await input.press("Enter");
-    await page.locator(".quick-input-widget").waitFor({ state: "hidden" });
-    for (let i = 0; i < count; i++) await page.keyboard.press("Shift+ArrowDown");
-    await vscode.statusBarItem(`Ln ${first + count}, Col 1 (`).waitFor();
-}
-
-/** Runs a palette command that opens a quick pick of its own (which `runCommand` would wait out). */
-async function runFromPalette(vscode: VSCodeSession, title: string): Promise<void> {
-    await vscode.page.keyboard.press("Control+Shift+P");
-    const input = vscode.page.locator(".quick-input-widget .quick-input-box input");
-    await input.fill(`>${title}`);
-    await vscode.page.locator(".quick-input-widget .monaco-list-row .label-name", { hasText: title }).first().waitFor();
-    await input.press("Enter");
-}
-
-function instructionPicker(vscode: VSCodeSession) {
-    return vscode.page.locator('.quick-input-widget .quick-input-box input[placeholder^="Pick an instruction"]');
-}
-
-/** Picks a preset by its label, or types an instruction of one's own. */
-async function pickInstruction(vscode: VSCodeSession, text: string): Promise<void> {
-    const input = instructionPicker(vscode);
-    await input.fill(text);
-    await vscode.page.locator(".quick-input-widget .monaco-list-row .label-name", { hasText: text }).first().waitFor();
-    await input.press("Enter");
-}
-
-/** Waits for the `nth` (1-based) complete proposal in the extension's log. */
-async function loggedProposal(vscode: VSCodeSession, nth: number): Promise<LoggedProposal> {
-    const deadline = Date.now() + 120_000;
-    for (;;) {
-        const log = await vscode.extensionLog(/OLMo Local/);
-        const found = [...log.matchAll(/rewrite ready: (\{.*\})$/gm)];
-        if (found.length >= nth) return JSON.parse(found[nth - 1][1]) as LoggedProposal;
-        if (Date.now() > deadline) throw new Error(`no rewrite #${nth} in the log:\n${log.slice(-2000)}`);
-        await delay(250);
-    }
-}
-
-/** A line as Monaco draws it: each tab as the spaces up to the next tab stop. */
-function expandTabs(line: string, tabSize = 4): string {
-    let drawn = "";
-    for (const character of line) drawn += character === "\t" ? " ".repeat(tabSize - (drawn.length % tabSize)) : character;
-    return drawn;
-}
-
-/** Waits until the diff's right side shows `expected` (Monaco draws spaces as no-break spaces, and no line breaks). */
-async function proposalShown(vscode: VSCodeSession, expected: string): Promise<void> {
-    const flat = expected.split(/\r?\n/).map((line) => expandTabs(line)).join("");
-    await vscode.page.waitForFunction((text) => {
-        const shown = document.querySelector(".monaco-diff-editor .editor.modified .view-lines")?.textContent ?? "";
-        return shown.replace(/\u00a0/g, " ") === text;
-    }, flat);
-}
 
 /**
  * Selects with `select` and opens the code action menu (Ctrl+.) until it lists `titles`. The menu
@@ -116,14 +40,6 @@ async function showCodeActions(vscode: VSCodeSession, select: () => Promise<void
     }
 }
 
-function diffTab(vscode: VSCodeSession) {
-    return vscode.page.locator(".tabs-container .tab", { hasText: "OLMo's rewrite" });
-}
-
-function titleAction(vscode: VSCodeSession, title: string) {
-    return vscode.page.locator(`.editor-actions a.action-label[aria-label^="${title}"]`).first();
-}
-
 /** Saves the active editor and waits until the file on disk holds `expected`. */
 async function saveAndExpect(vscode: VSCodeSession, file: string, expected: string): Promise<void> {
     await vscode.page.keyboard.press("Control+S");
@@ -134,8 +50,6 @@ async function saveAndExpect(vscode: VSCodeSession, file: string, expected: stri
         await delay(100);
     }
 }
-
-const baseSettings = async () => ({ "olmo.modelPath": await ensureTestModel("tiny"), "olmo.gpu": "cpu", "olmo.threads": 1 });
 
 forEachVSCode((vs) =>
     describe(`e2e: explain and rewrite (VS Code ${vs.label})`, () => {
