@@ -142,7 +142,8 @@ export class Engine {
         this.setState({ state: "loading", progress: 0, modelPath });
         const started = performance.now();
         const llama = await this.llama(params.gpu ?? "auto");
-        const threads = Math.max(1, Math.min(params.threads ?? defaultThreads(llama.cpuMathCores), llama.cpuMathCores));
+        // Every core that does math by default: the fastest in npm run bench's sweep and in bench:e2e with VS Code drawing the answer.
+        const threads = Math.max(1, Math.min(params.threads ?? llama.cpuMathCores, llama.cpuMathCores));
         const sequences = Math.max(1, params.sequences ?? 1);
         const ramBefore = process.memoryUsage().rss;
         const vramBefore = llama.gpu ? (await llama.getVramState()).used : 0;
@@ -701,13 +702,4 @@ function cachingTokenizer(tokenizer: Tokenizer): Tokenizer {
         isSpecialToken: tokenizer.isSpecialToken,
         isEogToken: tokenizer.isEogToken,
     }) as Tokenizer;
-}
-
-/**
- * One core is left to the editor and the extension host: on a 2-core machine `npm run bench`'s
- * sweep found 2 threads slower than 1 for decoding whenever anything else runs (the threads
- * spin-wait on each other).
- */
-export function defaultThreads(cores: number): number {
-    return Math.max(1, cores - 1);
 }

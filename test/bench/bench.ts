@@ -1,5 +1,6 @@
 // `npm run bench`: the product path (the sidecar over JSON-RPC stdio, streaming) against
-// node-llama-cpp used directly, on a generated OLMo-2 model, alternating round by round.
+// node-llama-cpp used directly, on a generated OLMo-2 model: both loaded at once, taking turns
+// request by request, the order flipping every round.
 // Not part of `npm test`. Progress goes to stderr; the markdown table to stdout; everything
 // measured to bench-results/bench.json (or --out). Then rewrites with and without prompt-lookup
 // drafts, through the sidecar (speculation.ts).
@@ -65,7 +66,7 @@ await llama.dispose();
 
 const summary = summarize({ rounds, sweep, modelBytes, promptTokens: options.promptTokens, decodeTokens: options.decodeTokens });
 const heading =
-    `OLMo Local bench: ${options.shape} shape ${shape.type} (${(modelBytes / 1e9).toFixed(2)} GB), ${options.rounds} alternating rounds, ` +
+    `OLMo Local bench: ${options.shape} shape ${shape.type} (${(modelBytes / 1e9).toFixed(2)} GB), ${options.rounds} rounds (sides take turns request by request), ` +
     `${settings.threads} thread(s) per side, gpu ${options.gpu} (${machine.backend}${machine.gpuNames.length ? `: ${machine.gpuNames.join(", ")}` : ""}), ` +
     `context ${settings.contextSize}. ${machine.cpuModel}, ${machine.cores} cores, ${(machine.ramBytes / 2 ** 30).toFixed(0)} GiB RAM, ` +
     `Node ${machine.node}, node-llama-cpp ${machine.nodeLlamaCpp} (${machine.llamaBinary}); load average ${machine.loadAverageAtStart[0].toFixed(2)} at start, ` +

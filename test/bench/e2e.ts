@@ -3,13 +3,14 @@
 // VS Code itself measures it (Developer: Show Running Extensions), and the time from Enter in the
 // chat view to the answer's first text on screen against the sidecar's own time to first token for
 // the same answer (read from the extension's log), so the difference is what the extension host,
-// JSON-RPC and the webview add. Not part of `npm test`. Markdown on stdout; JSON to
+// JSON-RPC and the webview add; then the decode speed at cores − 1 and all cores threads while
+// VS Code shows the answer, on the 1B-shape model. Not part of `npm test`. Markdown on stdout; JSON to
 // bench-results/bench-e2e.json.
 //   node build.mjs && node --import tsx test/prepare.ts && node --import tsx test/bench/e2e.ts [--rounds 5]
 import { mkdir, writeFile } from "node:fs/promises";
 import os from "node:os";
 import { join } from "node:path";
-import { ensureTestModel, REPO_ROOT } from "../support/models.js";
+import { ensureTestModel, OLMO2_1B_SHAPE, REPO_ROOT } from "../support/models.js";
 import { answerFinished, sendAndTimeFirstToken } from "../e2e/chatPage.js";
 import type { VSCodeSession } from "../e2e/harness.js";
 import { EXTENSION_ID, requireVsix } from "../e2e/product.js";
@@ -28,6 +29,13 @@ interface VersionResult {
     firstTokenShownMs: number[];
     /** The sidecar's own time to first token, for the same answers. */
     sidecarFirstTokenMs: number[];
+}
+
+/** One answer in the thread comparison: the sidecar's decode speed and first token, from the extension's log. */
+interface ThreadProbe {
+    threads: number;
+    tokensPerSecond: number;
+    firstTokenMs: number;
 }
 
 const started = performance.now();
@@ -107,6 +115,55 @@ async function measure(vs: VSCodeUnderTest, modelPath: string): Promise<VersionR
     return result;
 }
 
+/**
+ * Decode speed at each thread count while VS Code shows the stream (the extension host, the
+ * webview's rendering and Chromium share the cores with llama.cpp), on the 1B-shape model: the
+ * benchmark's thread sweep measures node-llama-cpp alone, this measures what the user gets.
+ */
+async function threadsInTheEditor(vs: VSCodeUnderTest, modelPath: string, threadCounts: number[]): Promise<ThreadProbe[]> {
+    const probes: ThreadProbe[] = [];
+    const settings = { "olmo.modelPath": modelPath, "olmo.gpu": "cpu", "olmo.contextSize": 2048, "olmo.maxTokens": 64, "olmo.threads": threadCounts[0] };
+    await vs.withVSCode({ name: "bench-e2e-threads", vsix: requireVsix(), settings, timeoutMs: 90_000 }, async (vscode) => {
+        await vscode.runCommand("OLMo: Focus Chat");
+        const chat = vscode.webview(EXTENSION_ID);
+        await chat.locator("textarea").waitFor();
+        let answers = 0;
+        let loads = 0;
+        const ask = async (question: string) => {
+            await vscode.runCommand("OLMo: New Chat");
+            await chat.locator(".empty-state").waitFor();
+            await sendAndTimeFirstToken(chat, question);
+            answers++;
+            const pattern = /chat: answer ended .*?first token after (\d+) ms, ([\d.]+) tok\/s/g;
+            const log = await vscode.waitForExtensionLog(/OLMo Local/, new RegExp(`(?:${pattern.source}[^]*?){${answers}}`));
+            const [, firstToken, speed] = [...log.matchAll(pattern)].at(-1)!;
+            return { firstTokenMs: Number(firstToken), tokensPerSecond: Number(speed) };
+        };
+        const loadedWith = async (threads: number) => {
+            loads++;
+            const pattern = /loaded .* context \d+, (\d+) threads/g;
+            const log = await vscode.waitForExtensionLog(/OLMo Local/, new RegExp(`(?:${pattern.source}[^]*?){${loads}}`), 120_000);
+            const used = Number([...log.matchAll(pattern)].at(-1)![1]);
+            if (used !== threads) throw new Error(`asked for ${threads} threads, the model loaded with ${used}`);
+        };
+        await ask("Warm up");
+        await loadedWith(threadCounts[0]);
+        let current = threadCounts[0];
+        for (let round = 1; round <= ROUNDS; round++) {
+            for (const threads of round % 2 === 1 ? threadCounts : [...threadCounts].reverse()) {
+                if (threads !== current) {
+                    await vscode.updateSettings({ "olmo.threads": threads });
+                    await loadedWith(threads);
+                    current = threads;
+                }
+                probes.push({ threads, ...(await ask(`Question ${round}: what is a closure?`)) });
+                log(`VS Code ${vs.label}: ${threads} thread(s), ${probes.at(-1)!.tokensPerSecond} tok/s`);
+            }
+        }
+    });
+    return probes;
+}
+
 function cell(s: Spread | undefined): string {
     return s ? `${s.median.toFixed(0)} (${s.min.toFixed(0)}–${s.max.toFixed(0)})` : "–";
 }
@@ -116,6 +173,10 @@ const versions: VSCodeUnderTest[] = [];
 forEachVSCode((vs) => versions.push(vs));
 const results: VersionResult[] = [];
 for (const vs of versions) results.push(await measure(vs, modelPath));
+const threadCounts = [...new Set([Math.max(1, os.cpus().length - 1), os.cpus().length])];
+const threadProbes = new Map<string, ThreadProbe[]>();
+const bigModelPath = await ensureTestModel(OLMO2_1B_SHAPE);
+for (const vs of versions) threadProbes.set(vs.vscode, await threadsInTheEditor(vs, bigModelPath, threadCounts));
 
 const rows = results.map((r) => {
     const overhead = spread(r.firstTokenShownMs.map((shown, i) => shown - r.sidecarFirstTokenMs[i]));
@@ -138,8 +199,18 @@ console.log(
         `| VS Code | activation (VS Code's figure) | under ${ACTIVATION_TARGET_MS} ms | Enter → first token shown | sidecar's time to first token | added by extension, JSON-RPC and webview |`,
         "|---|---|---|---|---|---|",
         ...rows.map((r) => r.line),
+        "",
+        `Decode speed by thread count while VS Code shows the answer (1B-shape model, 64-token answers, ${ROUNDS} alternating rounds; tok/s, median (min–max)):`,
+        "",
+        `| VS Code | ${threadCounts.map((t) => `${t} thread(s)`).join(" | ")} | fastest |`,
+        `|---|${threadCounts.map(() => "---|").join("")}---|`,
+        ...[...threadProbes].map(([version, probes]) => {
+            const speeds = threadCounts.map((t) => spread(probes.filter((p) => p.threads === t).map((p) => p.tokensPerSecond))!);
+            const fastest = threadCounts[speeds.indexOf(speeds.reduce((a, b) => (b.median > a.median ? b : a)))];
+            return `| ${version} | ${speeds.map((s) => `${s.median.toFixed(1)} (${s.min.toFixed(1)}–${s.max.toFixed(1)})`).join(" | ")} | ${fastest} |`;
+        }),
     ].join("\n"),
 );
 const outDir = join(REPO_ROOT, "bench-results");
 await mkdir(outDir, { recursive: true });
-await writeFile(join(outDir, "bench-e2e.json"), `${JSON.stringify({ rounds: ROUNDS, cpu: cpu?.model, cores: os.cpus().length, results: rows.map(({ line: _line, ...r }) => r) }, null, 2)}\n`);
+await writeFile(join(outDir, "bench-e2e.json"), `${JSON.stringify({ rounds: ROUNDS, cpu: cpu?.model, cores: os.cpus().length, results: rows.map(({ line: _line, ...r }) => r), threads: Object.fromEntries(threadProbes) }, null, 2)}\n`);

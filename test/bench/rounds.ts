@@ -1,11 +1,10 @@
-// One round: the baseline and the product each load the model, run the workload and unload. The
-// order flips every round, so that a machine getting busier or quieter during the run weighs on
-// both sides alike.
+// One round: the baseline and the product each load the model, then run the workload turn by turn
+// (each request on one side, then on the other), then unload. The order flips every round.
 import type { Llama } from "node-llama-cpp";
 import { BaselineSide, type SideSettings } from "./baselineSide.js";
 import { memoryGrowth, processMemory, type ProcessMemory } from "./machine.js";
 import { ProductSide } from "./productSide.js";
-import { runWorkload, type WorkloadResult } from "./workload.js";
+import { runWorkloads, type WorkloadResult } from "./workload.js";
 
 export interface SideRound {
     workload: WorkloadResult;
@@ -37,51 +36,59 @@ export interface RoundPlan {
 }
 
 export async function runRound(round: number, plan: RoundPlan): Promise<RoundResult> {
-    let baseline: SideRound | undefined;
-    let product: SideRound | undefined;
-    const runs: Array<{ name: string; run: () => Promise<void> }> = [
-        { name: "baseline", run: async () => { baseline = await runBaseline(plan); } },
-        { name: "product", run: async () => { product = await runProduct(plan); } },
-    ];
-    if (round % 2 === 1) runs.reverse();
-    for (const { name, run } of runs) {
-        const started = performance.now();
-        await run();
-        plan.log(`round ${round + 1}: ${name} done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-    }
-    if (!baseline || !product) throw new Error("a side did not run");
-    return { round: round + 1, order: runs.map(({ name }) => name), baseline, product };
-}
-
-async function runBaseline(plan: RoundPlan): Promise<SideRound> {
-    const before = await processMemory("self");
-    const side = await BaselineSide.start(plan.llama, plan.settings);
+    const order = round % 2 === 1 ? ["product", "baseline"] : ["baseline", "product"];
+    const started = performance.now();
+    let baseline: BaselineSide | undefined;
+    let product: ProductSide | undefined;
     try {
-        const memoryAfterLoad = memoryGrowth(await processMemory("self"), before);
-        const workload = await runWorkload(side, plan.prompt, plan.decodeTokens);
-        const memoryAfterWorkload = memoryGrowth(await processMemory("self"), before);
-        return { workload, loadMs: side.loadMs, memoryAfterLoad, memoryAfterWorkload };
-    } finally {
-        await side.stop();
-    }
-}
-
-async function runProduct(plan: RoundPlan): Promise<SideRound> {
-    const side = await ProductSide.start(plan.settings);
-    try {
-        const memoryAfterLoad = await processMemory(side.pid);
-        const workload = await runWorkload(side, plan.prompt, plan.decodeTokens);
-        const memoryAfterWorkload = await processMemory(side.pid);
+        // Both sides load in the round's order and stay loaded, then take turns request by request.
+        let baselineMemory: ProcessMemory | undefined;
+        for (const name of order) {
+            if (name === "baseline") {
+                const before = await processMemory("self");
+                baseline = await BaselineSide.start(plan.llama, plan.settings);
+                baselineMemory = memoryGrowth(await processMemory("self"), before);
+            } else {
+                product = await ProductSide.start(plan.settings);
+            }
+        }
+        if (!baseline || !product || !baselineMemory) throw new Error("a side did not start");
+        const productMemory = await processMemory(product.pid);
+        const memoryBefore = await processMemory("self");
+        const sides = { baseline, product };
+        const [first, second] = await runWorkloads(
+            order.map((name) => sides[name as keyof typeof sides]),
+            plan.prompt,
+            plan.decodeTokens,
+        );
+        const workloads = { [order[0]]: first, [order[1]]: second } as Record<"baseline" | "product", WorkloadResult>;
+        plan.log(`round ${round + 1}: ${order.join(" then ")}, turn by turn, done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
         return {
-            workload,
-            loadMs: side.loadMs,
-            engineLoadMs: side.engineLoadMs,
-            initializeMs: side.initializeMs,
-            memoryBeforeLoad: side.memoryBeforeLoad,
-            memoryAfterLoad,
-            memoryAfterWorkload,
+            round: round + 1,
+            order,
+            baseline: {
+                workload: workloads.baseline,
+                loadMs: baseline.loadMs,
+                memoryAfterLoad: baselineMemory,
+                // What this process grew by during the workload, added to what the load took.
+                memoryAfterWorkload: addMemory(baselineMemory, memoryGrowth(await processMemory("self"), memoryBefore)),
+            },
+            product: {
+                workload: workloads.product,
+                loadMs: product.loadMs,
+                engineLoadMs: product.engineLoadMs,
+                initializeMs: product.initializeMs,
+                memoryBeforeLoad: product.memoryBeforeLoad,
+                memoryAfterLoad: productMemory,
+                memoryAfterWorkload: await processMemory(product.pid),
+            },
         };
     } finally {
-        await side.stop();
+        await baseline?.stop();
+        await product?.stop();
     }
+}
+
+function addMemory(a: ProcessMemory, b: ProcessMemory): ProcessMemory {
+    return { rssBytes: a.rssBytes + b.rssBytes, anonBytes: a.anonBytes + b.anonBytes, fileBytes: a.fileBytes + b.fileBytes };
 }

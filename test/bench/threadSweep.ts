@@ -2,7 +2,7 @@
 // decode) at each count, on one loaded model, alternating the order round by round.
 import type { Llama } from "node-llama-cpp";
 import { BaselineSide, type SideSettings } from "./baselineSide.js";
-import { runWorkload, type ChatRequest, type TurnMeasure } from "./workload.js";
+import { runWorkloads, type ChatRequest, type TurnMeasure } from "./workload.js";
 
 export const SWEEP_ROUNDS = 3;
 /** Fewer tokens than the main decode, and a time limit: two threads on two busy cores can collapse. */
@@ -33,7 +33,7 @@ export async function runThreadSweep(
                 const side = await BaselineSide.onModel(model, { ...settings, threads });
                 try {
                     const limited = { chat: (request: ChatRequest) => side.chat(request, SWEEP_DECODE_TIME_LIMIT_MS) };
-                    const { first } = await runWorkload(limited, prompt, SWEEP_DECODE_TOKENS, true);
+                    const [{ first }] = await runWorkloads([limited], prompt, SWEEP_DECODE_TOKENS, true);
                     probes.push({ round, threads, first, stoppedEarly: first.completionTokens < SWEEP_DECODE_TOKENS });
                     log(`sweep round ${round}: ${threads} thread(s) done`);
                 } finally {

@@ -75,17 +75,27 @@ export interface WorkloadResult {
     followUpFromScratch?: TurnMeasure;
 }
 
-/** The benchmark's conversation. `firstTurnOnly` is the thread sweep's shorter version. */
-export async function runWorkload(side: ChatSide, prompt: string, decodeTokens: number, firstTurnOnly = false): Promise<WorkloadResult> {
-    const warmUp = await side.chat({ conversationId: "bench-warm-up", messages: [{ role: "user", content: "Hello!" }], maxTokens: 2 });
+/**
+ * The benchmark's conversation, run turn by turn on every side in the order given: each turn is
+ * measured on all sides before the next, so that the two figures of a pair are seconds apart and
+ * a machine getting busier or quieter weighs on both alike. `firstTurnOnly` is the thread sweep's
+ * shorter version.
+ */
+export async function runWorkloads(sides: readonly ChatSide[], prompt: string, decodeTokens: number, firstTurnOnly = false): Promise<WorkloadResult[]> {
+    const turn = async (request: (side: number) => ChatRequest): Promise<TurnMeasure[]> => {
+        const measures: TurnMeasure[] = [];
+        for (const [i, side] of sides.entries()) measures.push(await side.chat(request(i)));
+        return measures;
+    };
+    const warmUp = await turn(() => ({ conversationId: "bench-warm-up", messages: [{ role: "user", content: "Hello!" }], maxTokens: 2 }));
     const opening: ChatMessage[] = [{ role: "user", content: prompt }];
-    const first = await side.chat({ conversationId: "bench-long", messages: opening, maxTokens: decodeTokens });
-    if (firstTurnOnly) return { warmUp, first };
+    const first = await turn(() => ({ conversationId: "bench-long", messages: opening, maxTokens: decodeTokens }));
+    if (firstTurnOnly) return sides.map((_, i) => ({ warmUp: warmUp[i], first: first[i] }));
     // As the extension does: the answer just received goes back as the assistant's turn.
-    const followUpMessages: ChatMessage[] = [...opening, { role: "assistant", content: first.text }, { role: "user", content: FOLLOW_UP_QUESTION }];
-    const followUp = await side.chat({ conversationId: "bench-long", messages: followUpMessages, maxTokens: FOLLOW_UP_TOKENS });
-    const followUpFromScratch = await side.chat({ conversationId: "bench-scratch", messages: followUpMessages, maxTokens: FOLLOW_UP_TOKENS });
-    return { warmUp, first, followUp, followUpFromScratch };
+    const followUpMessages = (i: number): ChatMessage[] => [...opening, { role: "assistant", content: first[i].text }, { role: "user", content: FOLLOW_UP_QUESTION }];
+    const followUp = await turn((i) => ({ conversationId: "bench-long", messages: followUpMessages(i), maxTokens: FOLLOW_UP_TOKENS }));
+    const followUpFromScratch = await turn((i) => ({ conversationId: "bench-scratch", messages: followUpMessages(i), maxTokens: FOLLOW_UP_TOKENS }));
+    return sides.map((_, i) => ({ warmUp: warmUp[i], first: first[i], followUp: followUp[i], followUpFromScratch: followUpFromScratch[i] }));
 }
 
 /** Tokens of the whole prompt (template, generation prompt included) exactly as the sidecar makes them. */

@@ -79,7 +79,7 @@ interface Configuration {
 }
 
 const configurations: Configuration[] = [
-    { kind: "tiny", threads: 1, flashAttention: "auto", exact: true, why: "the engine's setting on a 2-core machine" },
+    { kind: "tiny", threads: 1, flashAttention: "auto", exact: true, why: "one thread: every sum in one order" },
     { kind: "small", threads: 1, flashAttention: "auto", exact: true, why: "Q8_0 and wider matrices" },
     { kind: "tiny", threads: 2, flashAttention: false, exact: true, why: "threads split each product's rows, which changes no sum" },
     {
