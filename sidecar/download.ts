@@ -143,7 +143,9 @@ async function receive(
     stallTimeoutMs: number,
 ): Promise<void> {
     if (!response.body) throw new SidecarError("downloadFailed", "The server sent no data.");
-    const out = createWriteStream(partPath, { flags: start > 0 ? "a" : "w" });
+    // A large buffer lets the disk writes run while the next chunks arrive and are hashed: with the
+    // default 16 KiB, every 64 KiB chunk waited for its write (about 190 against 250-290 MB/s here).
+    const out = createWriteStream(partPath, { flags: start > 0 ? "a" : "w", highWaterMark: 8 * 2 ** 20 });
     const started = performance.now();
     let received = start;
     let lastReport = 0;

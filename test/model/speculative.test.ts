@@ -89,7 +89,7 @@ const configurations: Configuration[] = [
         // llama.cpp splits a one-token batch's attention across threads (speculation.ts): must be
         // exact before prompt lookup may be on by default.
         exact: PROMPT_LOOKUP_FOR_REWRITES,
-        why: "the engine's setting on larger machines",
+        why: "the engine's default on 2 or more cores",
     },
 ];
 
