@@ -77,11 +77,12 @@ async function activationTime(vscode: VSCodeSession): Promise<number> {
     return ms;
 }
 
-/** The sidecar's time to first token of the latest chat answer, from the extension's log. */
-async function lastSidecarFirstToken(vscode: VSCodeSession, answers: number): Promise<number> {
-    const pattern = /chat: answer ended .*?first token after (\d+) ms/g;
+/** The sidecar's time to first token and decode speed for the latest chat answer, from the extension's log. */
+async function lastAnswerTimings(vscode: VSCodeSession, answers: number): Promise<{ firstTokenMs: number; tokensPerSecond: number }> {
+    const pattern = /chat: answer ended .*?first token after (\d+) ms, ([\d.]+) tok\/s/g;
     const log = await vscode.waitForExtensionLog(/OLMo Local/, new RegExp(`(?:${pattern.source}[^]*?){${answers}}`));
-    return Number([...log.matchAll(pattern)].at(-1)![1]);
+    const [, firstToken, speed] = [...log.matchAll(pattern)].at(-1)!;
+    return { firstTokenMs: Number(firstToken), tokensPerSecond: Number(speed) };
 }
 
 async function measure(vs: VSCodeUnderTest, modelPath: string): Promise<VersionResult> {
@@ -102,13 +103,13 @@ async function measure(vs: VSCodeUnderTest, modelPath: string): Promise<VersionR
         await chat.locator("textarea").waitFor();
         // One answer first, so that the measured ones find every path warm.
         await sendAndTimeFirstToken(chat, "Warm up");
-        await lastSidecarFirstToken(vscode, 1);
+        await lastAnswerTimings(vscode, 1);
         for (let round = 1; round <= ROUNDS; round++) {
             await vscode.runCommand("OLMo: New Chat");
             await chat.locator(".empty-state").waitFor();
             result.firstTokenShownMs.push(await sendAndTimeFirstToken(chat, `Question ${round}: what is a closure?`));
             await answerFinished(chat);
-            result.sidecarFirstTokenMs.push(await lastSidecarFirstToken(vscode, round + 1));
+            result.sidecarFirstTokenMs.push((await lastAnswerTimings(vscode, round + 1)).firstTokenMs);
             log(`VS Code ${vs.label}: answer ${round}, first token shown ${result.firstTokenShownMs.at(-1)!.toFixed(0)} ms, sidecar ${result.sidecarFirstTokenMs.at(-1)} ms`);
         }
     });
@@ -133,11 +134,7 @@ async function threadsInTheEditor(vs: VSCodeUnderTest, modelPath: string, thread
             await vscode.runCommand("OLMo: New Chat");
             await chat.locator(".empty-state").waitFor();
             await sendAndTimeFirstToken(chat, question);
-            answers++;
-            const pattern = /chat: answer ended .*?first token after (\d+) ms, ([\d.]+) tok\/s/g;
-            const log = await vscode.waitForExtensionLog(/OLMo Local/, new RegExp(`(?:${pattern.source}[^]*?){${answers}}`));
-            const [, firstToken, speed] = [...log.matchAll(pattern)].at(-1)!;
-            return { firstTokenMs: Number(firstToken), tokensPerSecond: Number(speed) };
+            return lastAnswerTimings(vscode, ++answers);
         };
         const loadedWith = async (threads: number) => {
             loads++;

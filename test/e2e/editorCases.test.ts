@@ -146,21 +146,19 @@ forEachVSCode((vs) =>
                 assert.equal(multiRequest.code.trim(), "const sum = a + b;");
                 await vscode.screenshot(`editor-cases-multicursor-${vs.label}`);
 
-                // Over 1,000,000 characters: refused, nothing reaches the chat.
-                await openShown(vscode, "huge.js");
-                await selectLines(vscode, 1, 2);
-                await vscode.runCommand("OLMo: Explain Selection");
-                await vscode.notification("huge.js is larger than 1 MB: OLMo works on source files, not on files this large.").waitFor();
-                assert.equal(await chat.locator("article.user").count(), 2);
-                await screenshotWithToast(vscode, `editor-cases-huge-${vs.label}`, "huge.js is larger than 1 MB");
-
-                // A NUL character: refused as binary, nothing reaches the chat.
-                await openShown(vscode, "nul.js");
-                await selectLines(vscode, 1, 2);
-                await vscode.runCommand("OLMo: Explain Selection");
-                await vscode.notification("nul.js looks like a binary file (it contains NUL characters): OLMo works on text.").waitFor();
-                assert.equal(await chat.locator("article.user").count(), 2);
-                await screenshotWithToast(vscode, `editor-cases-nul-${vs.label}`, "nul.js looks like a binary file");
+                // Over 1,000,000 characters, or a NUL character: refused with the reason, nothing reaches the chat.
+                const refusals = [
+                    { file: "huge.js", shot: "huge", reason: "huge.js is larger than 1 MB: OLMo works on source files, not on files this large." },
+                    { file: "nul.js", shot: "nul", reason: "nul.js looks like a binary file (it contains NUL characters): OLMo works on text." },
+                ];
+                for (const { file, shot, reason } of refusals) {
+                    await openShown(vscode, file);
+                    await selectLines(vscode, 1, 2);
+                    await vscode.runCommand("OLMo: Explain Selection");
+                    await vscode.notification(reason).waitFor();
+                    assert.equal(await chat.locator("article.user").count(), 2);
+                    await screenshotWithToast(vscode, `editor-cases-${shot}-${vs.label}`, reason);
+                }
             });
         });
     }),
