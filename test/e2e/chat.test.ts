@@ -235,6 +235,9 @@ forEachVSCode((vs) =>
 
                     // Insert a code block at the cursor of an editor.
                     await vscode.openFile("sample.js");
+                    // The chip names the file once the extension host knows the editor is active; clicking
+                    // Insert before that found no editor (seen once on 1.139 in CI).
+                    await chat.locator(".context-chip", { hasText: "sample.js (whole file)" }).waitFor();
                     await chat.locator(".code-block", { hasText: INSERTED_CODE }).locator('button[data-action="insert"]').click();
                     const editorLines = vscode.page.locator(".monaco-editor .view-lines");
                     await editorLines.filter({ hasText: /const\s+inserted\s+=\s+42;/ }).waitFor();
@@ -242,6 +245,7 @@ forEachVSCode((vs) =>
                     // Apply replaces the selection as one edit: a single undo brings the old text back.
                     await editorLines.click();
                     await vscode.page.keyboard.press("Control+A");
+                    await chat.locator(".context-chip", { hasText: /sample\.js:\d/ }).waitFor();
                     await chat.locator(".code-block", { hasText: INSERTED_CODE }).locator('button[data-action="apply"]').click();
                     await editorLines.filter({ hasNotText: "sample" }).waitFor();
                     await editorLines.click();

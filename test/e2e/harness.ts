@@ -466,6 +466,9 @@ export class VSCodeSession {
       const text = await tail(f, lines);
       if (text.trim()) out.push(`=== ${path.relative(this.dirs.root, f)}\n${text}`);
     }
+    // Notifications often say why a step had no effect (e.g. "Open an editor to insert the code into.").
+    const notifications = this._page ? await this._page.locator(".notification-list-item").allInnerTexts().catch(() => []) : [];
+    if (notifications.length) out.push(`=== notifications\n${notifications.join("\n")}`);
     process.stderr.write(`${out.join("\n")}\n`);
   }
 
