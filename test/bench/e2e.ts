@@ -3,15 +3,15 @@
 // VS Code itself measures it (Developer: Show Running Extensions), and the time from Enter in the
 // chat view to the answer's first text on screen against the sidecar's own time to first token for
 // the same answer (read from the extension's log), so the difference is what the extension host,
-// JSON-RPC and the webview add; then the decode speed at cores − 1 and all cores threads while
-// VS Code shows the answer, on the 1B-shape model. Not part of `npm test`. Markdown on stdout; JSON to
-// bench-results/bench-e2e.json.
+// JSON-RPC and the webview add, and the decode speed the view draws against the sidecar's; then the
+// decode speed at cores − 1 and all cores threads while VS Code shows the answer, on the 1B-shape
+// model. Not part of `npm test`. Markdown on stdout; JSON to bench-results/bench-e2e.json.
 //   node build.mjs && node --import tsx test/prepare.ts && node --import tsx test/bench/e2e.ts [--rounds 5]
 import { mkdir, writeFile } from "node:fs/promises";
 import os from "node:os";
 import { join } from "node:path";
 import { ensureTestModel, OLMO2_1B_SHAPE, REPO_ROOT } from "../support/models.js";
-import { answerFinished, sendAndTimeFirstToken } from "../e2e/chatPage.js";
+import { sendAndWatch } from "../e2e/chatPage.js";
 import type { VSCodeSession } from "../e2e/harness.js";
 import { EXTENSION_ID, requireVsix } from "../e2e/product.js";
 import { forEachVSCode, type VSCodeUnderTest } from "../e2e/versions.js";
@@ -29,6 +29,8 @@ interface VersionResult {
     firstTokenShownMs: number[];
     /** The sidecar's own time to first token, for the same answers. */
     sidecarFirstTokenMs: number[];
+    /** Decode speed as the view drew the answer, over the sidecar's own figure for it. */
+    viewOverSidecarSpeed: number[];
 }
 
 /** One answer in the thread comparison: the sidecar's decode speed and first token, from the extension's log. */
@@ -78,15 +80,15 @@ async function activationTime(vscode: VSCodeSession): Promise<number> {
 }
 
 /** The sidecar's time to first token and decode speed for the latest chat answer, from the extension's log. */
-async function lastAnswerTimings(vscode: VSCodeSession, answers: number): Promise<{ firstTokenMs: number; tokensPerSecond: number }> {
-    const pattern = /chat: answer ended .*?first token after (\d+) ms, ([\d.]+) tok\/s/g;
+async function lastAnswerTimings(vscode: VSCodeSession, answers: number): Promise<{ completionTokens: number; firstTokenMs: number; tokensPerSecond: number }> {
+    const pattern = /chat: answer ended .*?: (\d+) tokens, first token after (\d+) ms, ([\d.]+) tok\/s/g;
     const log = await vscode.waitForExtensionLog(/OLMo Local/, new RegExp(`(?:${pattern.source}[^]*?){${answers}}`));
-    const [, firstToken, speed] = [...log.matchAll(pattern)].at(-1)!;
-    return { firstTokenMs: Number(firstToken), tokensPerSecond: Number(speed) };
+    const [, tokens, firstToken, speed] = [...log.matchAll(pattern)].at(-1)!;
+    return { completionTokens: Number(tokens), firstTokenMs: Number(firstToken), tokensPerSecond: Number(speed) };
 }
 
 async function measure(vs: VSCodeUnderTest, modelPath: string): Promise<VersionResult> {
-    const result: VersionResult = { vscode: vs.vscode, activationMs: [], firstTokenShownMs: [], sidecarFirstTokenMs: [] };
+    const result: VersionResult = { vscode: vs.vscode, activationMs: [], firstTokenShownMs: [], sidecarFirstTokenMs: [], viewOverSidecarSpeed: [] };
     const settings = { "olmo.modelPath": modelPath, "olmo.gpu": "cpu", "olmo.contextSize": 2048, "olmo.maxTokens": 64, "olmo.threads": 1 };
     await vs.withVSCode({ name: "bench-e2e", vsix: requireVsix(), settings, timeoutMs: 90_000 }, async (vscode) => {
         for (let load = 0; load < ROUNDS; load++) {
@@ -102,15 +104,20 @@ async function measure(vs: VSCodeUnderTest, modelPath: string): Promise<VersionR
         const chat = vscode.webview(EXTENSION_ID);
         await chat.locator("textarea").waitFor();
         // One answer first, so that the measured ones find every path warm.
-        await sendAndTimeFirstToken(chat, "Warm up");
+        await sendAndWatch(chat, "Warm up");
         await lastAnswerTimings(vscode, 1);
         for (let round = 1; round <= ROUNDS; round++) {
             await vscode.runCommand("OLMo: New Chat");
             await chat.locator(".empty-state").waitFor();
-            result.firstTokenShownMs.push(await sendAndTimeFirstToken(chat, `Question ${round}: what is a closure?`));
-            await answerFinished(chat);
-            result.sidecarFirstTokenMs.push((await lastAnswerTimings(vscode, round + 1)).firstTokenMs);
-            log(`VS Code ${vs.label}: answer ${round}, first token shown ${result.firstTokenShownMs.at(-1)!.toFixed(0)} ms, sidecar ${result.sidecarFirstTokenMs.at(-1)} ms`);
+            const shown = await sendAndWatch(chat, `Question ${round}: what is a closure?`);
+            const sidecar = await lastAnswerTimings(vscode, round + 1);
+            result.firstTokenShownMs.push(shown.firstShownMs);
+            result.sidecarFirstTokenMs.push(sidecar.firstTokenMs);
+            result.viewOverSidecarSpeed.push((sidecar.completionTokens - 1) / (shown.streamingMs / 1000) / sidecar.tokensPerSecond);
+            log(
+                `VS Code ${vs.label}: answer ${round}, first token shown ${shown.firstShownMs.toFixed(0)} ms, sidecar ${sidecar.firstTokenMs} ms; ` +
+                    `view/sidecar decode speed ${(result.viewOverSidecarSpeed.at(-1)! * 100).toFixed(1)}%`,
+            );
         }
     });
     return result;
@@ -133,8 +140,9 @@ async function threadsInTheEditor(vs: VSCodeUnderTest, modelPath: string, thread
         const ask = async (question: string) => {
             await vscode.runCommand("OLMo: New Chat");
             await chat.locator(".empty-state").waitFor();
-            await sendAndTimeFirstToken(chat, question);
-            return lastAnswerTimings(vscode, ++answers);
+            await sendAndWatch(chat, question);
+            const { firstTokenMs, tokensPerSecond } = await lastAnswerTimings(vscode, ++answers);
+            return { firstTokenMs, tokensPerSecond };
         };
         const loadedWith = async (threads: number) => {
             loads++;
@@ -161,6 +169,10 @@ async function threadsInTheEditor(vs: VSCodeUnderTest, modelPath: string, thread
     return probes;
 }
 
+function percentCell(s: Spread | undefined): string {
+    return s ? `${(s.median * 100).toFixed(1)}% (${(s.min * 100).toFixed(1)}–${(s.max * 100).toFixed(1)})` : "–";
+}
+
 function cell(s: Spread | undefined): string {
     return s ? `${s.median.toFixed(0)} (${s.min.toFixed(0)}–${s.max.toFixed(0)})` : "–";
 }
@@ -184,7 +196,7 @@ const rows = results.map((r) => {
         overhead,
         line:
             `| ${r.vscode} | ${cell(activation)} | ${activation.median < ACTIVATION_TARGET_MS ? "pass" : "FAIL"} | ` +
-            `${cell(spread(r.firstTokenShownMs))} | ${cell(spread(r.sidecarFirstTokenMs))} | ${cell(overhead)} |`,
+            `${cell(spread(r.firstTokenShownMs))} | ${cell(spread(r.sidecarFirstTokenMs))} | ${cell(overhead)} | ${percentCell(spread(r.viewOverSidecarSpeed))} |`,
     };
 });
 const [cpu] = os.cpus();
@@ -193,8 +205,8 @@ console.log(
         `OLMo Local bench:e2e: code-server in Chromium, packaged VSIX, generated tiny model on the CPU, ${ROUNDS} rounds per figure ` +
             `(median, min–max, ms). ${cpu?.model ?? "unknown CPU"}, ${os.cpus().length} cores, load average ${os.loadavg()[0].toFixed(2)} at end.`,
         "",
-        `| VS Code | activation (VS Code's figure) | under ${ACTIVATION_TARGET_MS} ms | Enter → first token shown | sidecar's time to first token | added by extension, JSON-RPC and webview |`,
-        "|---|---|---|---|---|---|",
+        `| VS Code | activation (VS Code's figure) | under ${ACTIVATION_TARGET_MS} ms | Enter → first token shown | sidecar's time to first token | added by extension, JSON-RPC and webview | decode speed drawn / sidecar's |`,
+        "|---|---|---|---|---|---|---|",
         ...rows.map((r) => r.line),
         "",
         `Decode speed by thread count while VS Code shows the answer (1B-shape model, 64-token answers, ${ROUNDS} alternating rounds; tok/s, median (min–max)):`,

@@ -15,7 +15,7 @@ import { XSS_PAYLOADS } from "../support/xssPayloads.js";
 import type { VSCodeSession } from "./harness.js";
 import { forEachVSCode } from "./versions.js";
 import { EXTENSION_ID, requireVsix } from "./product.js";
-import { answerFinished, conversationsFolder, send, storedConversations } from "./chatPage.js";
+import { answerFinished, conversationsFolder, send, sendAndWatch, storedConversations } from "./chatPage.js";
 
 const INSERTED_CODE = "const inserted = 42;";
 const SAFE_LINK = "https://ok.example/docs";
@@ -35,28 +35,6 @@ const fixture: Conversation = {
         ]),
     ],
 };
-
-interface Growth {
-    /** Each length the streaming answer's text passed through, with the webview's clock. */
-    steps: Array<{ length: number; at: number }>;
-    /** When Enter was pressed in the input, on the same clock. */
-    enterAt?: number;
-}
-
-/** Records, inside the webview, the streaming answer's growth and when Enter was pressed. */
-async function recordGrowth(chat: FrameLocator): Promise<void> {
-    await chat.locator(".messages").evaluate((list) => {
-        const growth: Growth = { steps: [] };
-        (window as unknown as { olmoGrowth: Growth }).olmoGrowth = growth;
-        document.querySelector("textarea")?.addEventListener("keydown", (e) => {
-            if (e.key === "Enter" && !e.shiftKey) growth.enterAt ??= performance.now();
-        }, { capture: true });
-        new MutationObserver(() => {
-            const length = list.querySelector('article.assistant[aria-busy="true"] .markdown')?.textContent?.length ?? 0;
-            if (length > 0 && length !== growth.steps.at(-1)?.length) growth.steps.push({ length, at: performance.now() });
-        }).observe(list, { subtree: true, childList: true, characterData: true });
-    });
-}
 
 /**
  * Installs, inside the webview, watchers for anything a payload could make happen: CSP violations
@@ -146,32 +124,22 @@ forEachVSCode((vs) =>
                     await vscode.page.locator('.part.statusbar .statusbar-item[aria-label^="OLMo Local: ready"]').waitFor({ state: "visible", timeout: 120_000 });
                     chat = vscode.webview(EXTENSION_ID);
                     await chat.locator("textarea").waitFor();
-                    await recordGrowth(chat);
-                    await send(chat, "Hello OLMo");
-                    await answerFinished(chat);
-                    const growth = await chat.locator("body").evaluate(() => (window as unknown as { olmoGrowth: Growth }).olmoGrowth);
-                    const steps = growth.steps;
-                    t.diagnostic(`answer lengths seen while streaming: ${steps.length} steps, up to ${steps.at(-1)?.length} characters`);
-                    assert.ok(steps.length >= 3, `the answer grew in ${steps.length} steps`);
-                    // Enter to the first token on screen, and the speed seen in the view against the
-                    // sidecar's own figure (shown in the status bar): the answer stops at olmo.maxTokens.
-                    assert.ok(growth.enterAt !== undefined, "Enter was seen");
-                    const firstShownMs = steps[0].at - growth.enterAt;
-                    const viewTokensPerSecond = (settings["olmo.maxTokens"] - 1) / ((steps.at(-1)!.at - steps[0].at) / 1000);
+                    const shown = await sendAndWatch(chat, "Hello OLMo");
+                    assert.ok(shown.steps >= 3, `the answer grew in ${shown.steps} steps`);
+                    // How fast it appeared, for the log; the figures with targets are bench:e2e's.
+                    const viewTokensPerSecond = (settings["olmo.maxTokens"] - 1) / (shown.streamingMs / 1000);
                     const status = (await vscode.statusBarItem(/tok\/s/).first().textContent()) ?? "";
-                    const sidecarTokensPerSecond = Number(/([\d.]+) tok\/s/.exec(status)?.[1]);
-                    const ratio = viewTokensPerSecond / sidecarTokensPerSecond;
                     t.diagnostic(
-                        `Enter to first token shown: ${firstShownMs.toFixed(0)} ms; view ${viewTokensPerSecond.toFixed(1)} tok/s, ` +
-                            `sidecar ${sidecarTokensPerSecond} tok/s (view/sidecar ${(ratio * 100).toFixed(1)}%)`,
+                        `answer drawn in ${shown.steps} steps; Enter to first token shown: ${shown.firstShownMs.toFixed(0)} ms; ` +
+                            `view ${viewTokensPerSecond.toFixed(1)} tok/s, status bar: ${status.trim()}`,
                     );
-                    assert.ok(firstShownMs > 0 && ratio > 0.75 && ratio < 1.25, `view/sidecar speed ${ratio}`);
                     const first = (await storedConversations(vscode)).find((c) => c.messages[0]?.text === "Hello OLMo");
                     assert.ok(first, "the conversation is saved");
                     const answer = first.messages[1];
                     assert.ok(answer.role === "assistant" && answer.text.length > 0 && answer.state === "truncated", JSON.stringify(answer).slice(0, 200));
                     assert.equal(await chat.locator("article.assistant .markdown").first().textContent(), renderedText(answer.text));
-                    assert.match((await chat.locator(".meter-text").textContent()) ?? "", /^[\d,]+ \/ 4,096$/, "tokens against the allocated context");
+                    // The conversation's tokens against the allocated context, counted once the answer is in.
+                    await chat.locator(".meter-text", { hasText: /^[1-9][\d,]* \/ 4,096$/ }).waitFor();
 
                     // Stop mid-answer: the partial answer stays, marked as stopped.
                     await send(chat, "Tell me more");
@@ -306,7 +274,7 @@ forEachVSCode((vs) =>
                 // Sending is a first use: the set-up picker opens; dismissing it fails the answer.
                 await send(chat, "Hello?");
                 await vscode.page.locator(".quick-input-widget", { hasText: "OLMo Local needs a model" }).waitFor();
-                await vscode.page.keyboard.press("Escape");
+                await vscode.page.locator(".quick-input-widget .quick-input-box input").press("Escape");
                 const failed = chat.locator("article.assistant .error-box");
                 await failed.waitFor();
                 assert.match((await failed.textContent()) ?? "", /olmo\.modelPath/);
@@ -323,8 +291,8 @@ forEachVSCode((vs) =>
 /** Preferences: Color Theme, then the theme by its label: a second quick pick, which `runCommand` does not drive. */
 async function pickColorTheme(vscode: VSCodeSession, theme: string): Promise<void> {
     const row = (label: string) => vscode.page.locator(".quick-input-widget .monaco-list-row .label-name").filter({ hasText: new RegExp(`^\\s*${label}\\s*$`) }).first();
-    await vscode.page.keyboard.press("Control+Shift+P");
-    await vscode.page.locator(".quick-input-widget .quick-input-box input").fill(">Preferences: Color Theme");
+    // F1 where the chat's input has the focus and keeps Ctrl+Shift+P.
+    await (await vscode.openQuickInput(["Control+Shift+P", "F1"])).fill(">Preferences: Color Theme");
     await row("Preferences: Color Theme").click();
     // Filter the theme list: in newer releases the wanted theme may be below the visible rows.
     await vscode.page.locator(".quick-input-widget .quick-input-box input").fill(theme);

@@ -32,35 +32,44 @@ export async function answerFinished(chat: FrameLocator): Promise<void> {
     await chat.locator('article.assistant[aria-busy="true"]').waitFor({ state: "detached", timeout: 300_000 });
 }
 
-/**
- * Sends `text` and waits for the answer to finish; returns the milliseconds, on the webview's own
- * clock, from the Enter key to the answer's first text on screen.
- */
-export async function sendAndTimeFirstToken(chat: FrameLocator, text: string): Promise<number> {
+/** How an answer appeared in the webview, on the webview's own clock. */
+export interface AnswerOnScreen {
+    /** From the Enter key to the answer's first text. */
+    firstShownMs: number;
+    /** From the answer's first text to its last growth. */
+    streamingMs: number;
+    /** The distinct lengths its text passed through. */
+    steps: number;
+}
+
+/** Sends `text`, waits for the answer to finish, and returns how it appeared on screen. */
+export async function sendAndWatch(chat: FrameLocator, text: string): Promise<AnswerOnScreen> {
     await chat.locator(".messages").evaluate((list) => {
-        const timing = { enterAt: undefined as number | undefined, shownAfterMs: undefined as number | undefined };
+        const watch = { enterAt: undefined as number | undefined, steps: [] as Array<{ length: number; at: number }>, done: new AbortController() };
+        (window as unknown as { olmoWatch: typeof watch }).olmoWatch = watch;
         const answersBefore = list.querySelectorAll("article.assistant").length;
-        (window as unknown as { olmoFirstToken: typeof timing }).olmoFirstToken = timing;
         // No named inner functions: the test runner's transform would wrap them in a helper the page lacks.
-        const listening = new AbortController();
         document.querySelector("textarea")!.addEventListener(
             "keydown",
             (e) => {
-                if (e.key === "Enter" && !e.shiftKey) timing.enterAt ??= performance.now();
+                if (e.key === "Enter" && !e.shiftKey) watch.enterAt ??= performance.now();
             },
-            { capture: true, signal: listening.signal },
+            { capture: true, signal: watch.done.signal },
         );
-        new MutationObserver((_records, observer) => {
-            const shown = list.querySelectorAll("article.assistant")[answersBefore]?.querySelector(".markdown")?.textContent ?? "";
-            if (timing.enterAt === undefined || shown === "") return;
-            timing.shownAfterMs = performance.now() - timing.enterAt;
-            observer.disconnect();
-            listening.abort();
-        }).observe(list, { subtree: true, childList: true, characterData: true });
+        const observer = new MutationObserver(() => {
+            const length = list.querySelectorAll("article.assistant")[answersBefore]?.querySelector(".markdown")?.textContent?.length ?? 0;
+            if (watch.enterAt !== undefined && length > 0 && length !== watch.steps.at(-1)?.length) watch.steps.push({ length, at: performance.now() });
+        });
+        observer.observe(list, { subtree: true, childList: true, characterData: true });
+        watch.done.signal.addEventListener("abort", () => observer.disconnect());
     });
     await send(chat, text);
     await answerFinished(chat);
-    const shownAfterMs = await chat.locator("body").evaluate(() => (window as unknown as { olmoFirstToken: { shownAfterMs?: number } }).olmoFirstToken.shownAfterMs);
-    if (shownAfterMs === undefined) throw new Error(`the answer to ${JSON.stringify(text)} showed no text`);
-    return shownAfterMs;
+    const { enterAt, steps } = await chat.locator("body").evaluate(() => {
+        const watch = (window as unknown as { olmoWatch: { enterAt?: number; steps: Array<{ length: number; at: number }>; done: AbortController } }).olmoWatch;
+        watch.done.abort();
+        return { enterAt: watch.enterAt, steps: watch.steps };
+    });
+    if (enterAt === undefined || steps.length === 0) throw new Error(`the answer to ${JSON.stringify(text)} showed no text`);
+    return { firstShownMs: steps[0].at - enterAt, streamingMs: steps.at(-1)!.at - steps[0].at, steps: steps.length };
 }

@@ -14,7 +14,7 @@ import type { VSCodeSession } from "./harness.js";
 import { forEachVSCode } from "./versions.js";
 import { EXTENSION_ID, requireVsix } from "./product.js";
 import { answerFinished } from "./chatPage.js";
-import { baseSettings, diffTab, editorShows, goToLine, instructionPicker, loadModel, loggedProposal, pickInstruction, proposalShown, runFromPalette, selectLines, titleAction } from "./editorPage.js";
+import { baseSettings, diffTab, editorShows, goToLine, instructionPicker, loadModel, loggedProposal, pickInstruction, proposalShown, selectLines, titleAction } from "./editorPage.js";
 
 /** Each file names itself on its first line, which tells when its editor shows it (see openShown). */
 const sample = (name: string) => `// ${name}\nfunction add(a, b) {\n    const sum = a + b;\n    return sum;\n}\n`;
@@ -82,7 +82,7 @@ forEachVSCode((vs) =>
                 await page.keyboard.type(UNTITLED);
                 await editorShows(vscode, ".part.editor .monaco-editor", UNTITLED);
                 await selectLines(vscode, 2, 2);
-                await runFromPalette(vscode, "OLMo: Rewrite Selection");
+                await vscode.runCommand("OLMo: Rewrite Selection", { opensQuickPick: true });
                 await pickInstruction(vscode, "Simplify");
                 await diffTab(vscode).waitFor();
                 const proposal = await loggedProposal(vscode, 1);
@@ -119,6 +119,7 @@ forEachVSCode((vs) =>
                 assert.match(readonlyRequest.code, /^\s*const sum = a \+ b;\s*return sum;\s*$/);
                 // The Rewrite keybinding says why not, and opens nothing.
                 await page.locator(".tabs-container .tab.active", { hasText: "readonly.js" }).click();
+                await page.locator(".part.editor .monaco-editor.focused").waitFor();
                 await page.keyboard.press("Control+Alt+R");
                 await vscode.notification("readonly.js is read-only, so OLMo cannot rewrite it. OLMo: Explain Selection works on it.").waitFor();
                 assert.equal(await instructionPicker(vscode).isVisible(), false);

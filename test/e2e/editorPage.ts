@@ -30,6 +30,7 @@ export async function goToLine(vscode: VSCodeSession, line: number, column?: num
     await page.locator(".quick-input-widget .monaco-list-row", { hasText: `Go to line ${line}` }).waitFor();
     await input.press("Enter");
     await page.locator(".quick-input-widget").waitFor({ state: "hidden" });
+    await vscode.statusBarItem(new RegExp(`^\\s*Ln ${line}, Col ${column ?? 1}\\s*$`)).waitFor();
 }
 
 /** Selects `count` whole lines from line `first` (1-based) in the active editor. */
@@ -37,15 +38,6 @@ export async function selectLines(vscode: VSCodeSession, first: number, count: n
     await goToLine(vscode, first);
     for (let i = 0; i < count; i++) await vscode.page.keyboard.press("Shift+ArrowDown");
     await vscode.statusBarItem(`Ln ${first + count}, Col 1 (`).waitFor();
-}
-
-/** Runs a palette command that opens a quick pick of its own (which `runCommand` would wait out). */
-export async function runFromPalette(vscode: VSCodeSession, title: string): Promise<void> {
-    await vscode.page.keyboard.press("Control+Shift+P");
-    const input = vscode.page.locator(".quick-input-widget .quick-input-box input");
-    await input.fill(`>${title}`);
-    await vscode.page.locator(".quick-input-widget .monaco-list-row .label-name", { hasText: title }).first().waitFor();
-    await input.press("Enter");
 }
 
 export function instructionPicker(vscode: VSCodeSession) {

@@ -144,7 +144,9 @@ async function faultRun(t: TestContext, vscode: VSCodeSession, modelPath: string
                     await loading.waitFor();
                     loadShownAt = Date.now();
                     // The message waits for the load.
-                    await send(chat, `Load ${kill}${attempt > 1 ? ` (attempt ${attempt})` : ""}`);
+                    const question = `Load ${kill}${attempt > 1 ? ` (attempt ${attempt})` : ""}`;
+                    await send(chat, question);
+                    await untilStored(vscode, question);
                     await delay(random() * LOAD_KILL_WINDOW_MS);
                     before = await storedById(vscode);
                     if (await loading.count()) break;
@@ -304,6 +306,16 @@ async function answerLength(chat: FrameLocator): Promise<number> {
 
 async function storedById(vscode: VSCodeSession): Promise<Map<string, Conversation>> {
     return new Map((await storedConversations(vscode)).map((c) => [c.id, c]));
+}
+
+/** Waits until `question` is stored with an answer after it (the view saves it while the answer starts, not before showing it). */
+async function untilStored(vscode: VSCodeSession, question: string): Promise<void> {
+    const deadline = Date.now() + vscode.timeout;
+    const asked = (c: Conversation) => c.messages.some((m, i) => m.role === "user" && m.text === question && c.messages[i + 1]?.role === "assistant");
+    while (![...(await storedById(vscode)).values()].some(asked)) {
+        if (Date.now() > deadline) throw new Error(`${JSON.stringify(question)} was not saved with its answer`);
+        await delay(50);
+    }
 }
 
 /** The most recently updated conversation: the one the chat view has open. */

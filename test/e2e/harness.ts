@@ -299,8 +299,11 @@ export class VSCodeSession {
     });
   }
 
-  /** Runs a command from the command palette by its title as shown there (e.g. "View: Toggle Zen Mode"). */
-  async runCommand(title: string): Promise<void> {
+  /**
+   * Runs a command from the command palette by its title as shown there (e.g. "View: Toggle Zen Mode")
+   * and waits for the palette to close, unless the command opens a quick pick of its own.
+   */
+  async runCommand(title: string, opts: { opensQuickPick?: boolean } = {}): Promise<void> {
     await this.step(`run command "${title}"`, async () => {
       // Extensions' commands reach the palette only once the extension host has scanned them,
       // and an open palette does not refresh its list: reopen it until the command is there.
@@ -327,7 +330,8 @@ export class VSCodeSession {
       // "not visible" while the list re-renders, as 1.100 does for Developer: Show Running Extensions).
       if (await row.evaluate((r) => r.classList.contains("focused"))) await this.page.keyboard.press("Enter");
       else await row.click();
-      await this.page.locator(".quick-input-widget").waitFor({ state: "hidden" });
+      // The palette closing and the command's own pick opening can come too close together to see.
+      if (!opts.opensQuickPick) await this.page.locator(".quick-input-widget").waitFor({ state: "hidden" });
     });
   }
 
@@ -501,7 +505,7 @@ export class VSCodeSession {
   }
 
   /** Opens the quick input with the first key that works (focus may be inside a webview). */
-  private async openQuickInput(keys: string[]): Promise<Locator> {
+  async openQuickInput(keys: string[]): Promise<Locator> {
     const input = this.page.locator(".quick-input-widget .quick-input-box input");
     for (const [i, key] of keys.entries()) {
       await this.page.keyboard.press(key);

@@ -206,6 +206,8 @@ forEachVSCode(
                     await vscode.page.locator('.part.statusbar .statusbar-item[aria-label="OLMo Local: idle"]').waitFor({ state: "visible" });
 
                     const seen = await consumer<AskSeen>(vscode, "ask", "Ask OLMo");
+                    // Request 2's end is logged when its cancellation lands, which may be after request 3 failed.
+                    await vscode.waitForExtensionLog(OLMO_LOG, /lm: request 2 text/);
                     const log = await vscode.waitForExtensionLog(OLMO_LOG, /lm: request 3 failed/);
 
                     // The streamed chunks add up to exactly the text the sidecar returned.

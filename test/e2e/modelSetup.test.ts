@@ -39,7 +39,7 @@ forEachVSCode((vs) =>
                 },
                 async (vscode) => {
                     const page = vscode.page;
-                    await vscode.runCommand("OLMo: Load Model");
+                    await vscode.runCommand("OLMo: Load Model", { opensQuickPick: true });
                     const offer = page.locator(".quick-input-widget .monaco-list-row", { hasText: "Download OLMo-2 13B Instruct" });
                     await offer.waitFor({ state: "visible" });
                     assert.match((await offer.textContent()) ?? "", /Q4_K_M, 8\.35 GB/);

@@ -12,7 +12,7 @@ import { fitReplacement } from "../../extension/rewriteEdit.js";
 import type { VSCodeSession } from "./harness.js";
 import { forEachVSCode } from "./versions.js";
 import { EXTENSION_ID, requireVsix } from "./product.js";
-import { baseSettings, diffTab, instructionPicker, loadModel, loggedProposal, pickInstruction, proposalShown, runFromPalette, selectLines, titleAction } from "./editorPage.js";
+import { baseSettings, diffTab, instructionPicker, loadModel, loggedProposal, pickInstruction, proposalShown, selectLines, titleAction } from "./editorPage.js";
 
 const SAMPLE = "// sample\nfunction add(a, b) {\n    const sum = a + b;\n    return sum;\n}\n";
 /** Lines 3-4 of SAMPLE, whole, with their newline: what selectLines(3, 2) selects. */
@@ -40,7 +40,11 @@ async function showCodeActions(vscode: VSCodeSession, select: () => Promise<void
     }
 }
 
-/** Saves the active editor and waits until the file on disk holds `expected`. */
+/**
+ * Saves the active editor and waits until the file on disk holds `expected`. VS Code in a browser
+ * also saves by itself after a delay (files.autoSave's default there), so an edit that lands after
+ * Ctrl+S still reaches the file.
+ */
 async function saveAndExpect(vscode: VSCodeSession, file: string, expected: string): Promise<void> {
     await vscode.page.keyboard.press("Control+S");
     const deadline = Date.now() + vscode.timeout;
@@ -70,7 +74,7 @@ forEachVSCode((vs) =>
                 await selectLines(vscode, 3, 2);
 
                 // From the palette, with a preset.
-                await runFromPalette(vscode, "OLMo: Rewrite Selection");
+                await vscode.runCommand("OLMo: Rewrite Selection", { opensQuickPick: true });
                 await pickInstruction(vscode, "Simplify");
                 await diffTab(vscode).waitFor();
                 const first = await loggedProposal(vscode, 1);
@@ -137,8 +141,10 @@ forEachVSCode((vs) =>
                 const running = vscode.notification(/OLMo: rewriting sample\.js/);
                 await running.waitFor();
                 await page.locator(".tabs-container .tab", { hasText: "sample.js" }).filter({ hasNotText: "OLMo's rewrite" }).click();
+                await page.locator(".part.editor .monaco-editor.focused:not(.monaco-diff-editor .monaco-editor)").waitFor();
                 await page.keyboard.press("Control+End");
                 await page.keyboard.type("// edited\n");
+                await page.locator(".part.editor .monaco-editor .view-line", { hasText: "// edited" }).waitFor();
                 assert.ok(await running.isVisible(), "the file was edited while the proposal was still streaming");
 
                 // A second rewrite of the same file while this one runs is refused.
@@ -157,7 +163,8 @@ forEachVSCode((vs) =>
                 await selectLines(vscode, 3, 2);
                 await page.keyboard.press("Control+Alt+R");
                 await pickInstruction(vscode, "Make it faster");
-                await diffTab(vscode).waitFor();
+                // The refused rewrite's diff is still open until this one starts: wait for the new one's progress.
+                await vscode.notification(/OLMo: rewriting sample\.js/).waitFor();
                 // Newer releases leave a hover over the notifications after the refusal: move it away first.
                 await page.mouse.move(0, 0);
                 await page.locator(".context-view .hover-contents").waitFor({ state: "hidden" });
