@@ -138,7 +138,9 @@ function packageTarget(target) {
         execFileSync("tar", ["-xzf", join(stage, tarball), "-C", into, "--strip-components=1"]);
         rmSync(join(stage, tarball));
     }
-    writeFileSync(join(stage, ".vscodeignore"), "**/*.map\n**/*.d.ts\n");
+    // The same allow-list as `vsce package` in the repository, with this target's binaries.
+    const allowList = readFileSync(".vscodeignore", "utf8").split("\n").filter((line) => !line.startsWith("!node_modules/@node-llama-cpp/"));
+    writeFileSync(join(stage, ".vscodeignore"), [...allowList, ...binaries.map((binary) => `!node_modules/@node-llama-cpp/${binary}/**`)].join("\n"));
     mkdirSync("dist-vsix", { recursive: true });
     const out = join(process.cwd(), "dist-vsix", `olmo-local-${target}.vsix`);
     execFileSync(process.execPath, [join(process.cwd(), "node_modules/@vscode/vsce/vsce"), "package", "--target", target, "--allow-missing-repository", "--out", out], {

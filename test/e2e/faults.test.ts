@@ -212,7 +212,7 @@ async function faultRun(t: TestContext, vscode: VSCodeSession, modelPath: string
                 assert.deepEqual(await sidecarPids(vscode), [], `${what}: no model process after giving up`);
                 if (giveUps === showLogAt) {
                     await notification.getByRole("button", { name: "Show Log", exact: true }).click();
-                    await assertOlmoLogShown(vscode);
+                    await vscode.outputShown(/olmo2-test-tiny|model process/);
                     await vscode.runCommand("OLMo: Restart Model Process");
                 } else {
                     await notification.getByRole("button", { name: "Restart", exact: true }).click();
@@ -411,12 +411,6 @@ async function statusSince(page: Page, since: number): Promise<Array<{ label: st
 /** The status bar's label at a moment. */
 async function statusAt(page: Page, at: number): Promise<string> {
     return (await statusLog(page)).filter((s) => s.at <= at).at(-1)?.label ?? "";
-}
-
-/** Show Log opened the Output panel on the OLMo Local channel. */
-async function assertOlmoLogShown(vscode: VSCodeSession): Promise<void> {
-    const panel = vscode.page.locator(".part.panel");
-    await panel.locator(".monaco-editor .view-lines").filter({ hasText: /olmo2-test-tiny|model process/ }).waitFor();
 }
 
 function shuffle<T>(items: T[], random: () => number): void {

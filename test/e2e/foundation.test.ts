@@ -14,6 +14,7 @@ forEachVSCode((vs) => describe(`e2e: foundation in code-server (VS Code ${vs.lab
             async (vscode) => {
                 // Running a command activates the extension; until then no model process exists.
                 await vscode.runCommand("OLMo: Show Log");
+                await vscode.outputShown();
                 const idle = vscode.statusBarItem(/OLMo/);
                 await idle.waitFor({ state: "visible" });
                 assert.doesNotMatch((await idle.textContent()) ?? "", /CPU/, "no model loaded at activation");

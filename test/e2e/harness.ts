@@ -349,6 +349,16 @@ export class VSCodeSession {
     });
   }
 
+  /**
+   * Waits until the Output panel's editor has the focus it takes when it opens (a command palette
+   * opened before that loses its typing to it), and shows `text` if given.
+   */
+  async outputShown(text?: RegExp): Promise<void> {
+    const editor = this.page.locator(".part.panel .monaco-editor.focused");
+    await editor.waitFor();
+    if (text) await editor.locator(".view-lines").filter({ hasText: text }).waitFor();
+  }
+
   /** A status bar entry whose text matches. */
   statusBarItem(text: RegExp | string): Locator {
     return this.page.locator(".part.statusbar .statusbar-item").filter({ hasText: text });
