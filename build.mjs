@@ -4,16 +4,34 @@
 //        node build.mjs --package [target ...]   platform VSIXs into dist-vsix/ (default: all targets)
 import * as esbuild from "esbuild";
 import { execFileSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+    cpSync,
+    existsSync,
+    mkdirSync,
+    readdirSync,
+    readFileSync,
+    rmSync,
+    writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 
 const pkg = JSON.parse(readFileSync(new URL("./package.json", import.meta.url), "utf8"));
-const llamaPkg = JSON.parse(readFileSync(new URL("./node_modules/node-llama-cpp/package.json", import.meta.url), "utf8"));
+const llamaPkg = JSON.parse(
+    readFileSync(new URL("./node_modules/node-llama-cpp/package.json", import.meta.url), "utf8"),
+);
 const watch = process.argv.includes("--watch");
-const packageTargets = process.argv.includes("--package") ? process.argv.slice(process.argv.indexOf("--package") + 1) : undefined;
+const packageTargets = process.argv.includes("--package")
+    ? process.argv.slice(process.argv.indexOf("--package") + 1)
+    : undefined;
 const minify = process.argv.includes("--minify") || packageTargets !== undefined;
 
-const common = { bundle: true, sourcemap: "linked", minify, logLevel: "warning", legalComments: "none" };
+const common = {
+    bundle: true,
+    sourcemap: "linked",
+    minify,
+    logLevel: "warning",
+    legalComments: "none",
+};
 
 const builds = [
     {
@@ -52,7 +70,9 @@ const builds = [
             NODE_LLAMA_CPP_VERSION: JSON.stringify(llamaPkg.version),
         },
         // vscode-languageserver is CommonJS and calls require() for node built-ins.
-        banner: { js: "import { createRequire as __olmoCreateRequire } from 'node:module'; const require = __olmoCreateRequire(import.meta.url);" },
+        banner: {
+            js: "import { createRequire as __olmoCreateRequire } from 'node:module'; const require = __olmoCreateRequire(import.meta.url);",
+        },
     },
     {
         ...common,
@@ -105,25 +125,41 @@ if (packageTargets) {
  */
 function packageTarget(target) {
     const binaries = TARGET_BINARIES[target];
-    if (!binaries) throw new Error(`unknown target ${target}; known: ${Object.keys(TARGET_BINARIES).join(", ")}`);
+    if (!binaries)
+        throw new Error(
+            `unknown target ${target}; known: ${Object.keys(TARGET_BINARIES).join(", ")}`,
+        );
     const stage = join(".cache", "package", target);
     rmSync(stage, { recursive: true, force: true });
     mkdirSync(stage, { recursive: true });
     const manifest = { ...pkg, scripts: {}, devDependencies: {} }; // already built; nothing to run there
     writeFileSync(join(stage, "package.json"), JSON.stringify(manifest, null, 2));
     for (const file of ["README.md", "CHANGELOG.md", "LICENSE"]) cpSync(file, join(stage, file));
-    cpSync("media", join(stage, "media"), { recursive: true, filter: (f) => !/\.(ts|json)$/.test(f) });
+    cpSync("media", join(stage, "media"), {
+        recursive: true,
+        filter: (f) => !/\.(ts|json)$/.test(f),
+    });
     cpSync("dist", join(stage, "dist"), { recursive: true, filter: (f) => !f.endsWith(".map") });
 
     // node-llama-cpp's runtime dependency tree, without other platforms' binaries or llama.cpp sources.
-    const productionDirs = execFileSync("npm", ["ls", "--omit=dev", "--all", "--parseable"], { encoding: "utf8" })
+    const productionDirs = execFileSync("npm", ["ls", "--omit=dev", "--all", "--parseable"], {
+        encoding: "utf8",
+    })
         .split("\n")
         .map((line) => line.slice(line.indexOf("node_modules")))
-        .filter((dir) => dir.startsWith("node_modules/") && !dir.startsWith("node_modules/@node-llama-cpp/") && dir !== "node_modules/typescript");
+        .filter(
+            (dir) =>
+                dir.startsWith("node_modules/") &&
+                !dir.startsWith("node_modules/@node-llama-cpp/") &&
+                dir !== "node_modules/typescript",
+        );
     for (const dir of productionDirs) {
         cpSync(dir, join(stage, dir), {
             recursive: true,
-            filter: (f) => !/node-llama-cpp\/(llama\/(gitRelease\.bundle|addon|cmake|toolchains|xpack|patches|CMakeLists\.txt)|templates)/.test(f) && !/\/node_modules\/[^/]+\/node_modules$/.test(f),
+            filter: (f) =>
+                !/node-llama-cpp\/(llama\/(gitRelease\.bundle|addon|cmake|toolchains|xpack|patches|CMakeLists\.txt)|templates)/.test(
+                    f,
+                ) && !/\/node_modules\/[^/]+\/node_modules$/.test(f),
         });
     }
     for (const binary of binaries) {
@@ -133,19 +169,49 @@ function packageTarget(target) {
             cpSync(installed, into, { recursive: true });
             continue;
         }
-        const tarball = execFileSync("npm", ["pack", `@node-llama-cpp/${binary}@${llamaPkg.version}`, "--pack-destination", stage, "--silent"], { encoding: "utf8" }).trim();
+        const tarball = execFileSync(
+            "npm",
+            [
+                "pack",
+                `@node-llama-cpp/${binary}@${llamaPkg.version}`,
+                "--pack-destination",
+                stage,
+                "--silent",
+            ],
+            { encoding: "utf8" },
+        ).trim();
         mkdirSync(into, { recursive: true });
         execFileSync("tar", ["-xzf", join(stage, tarball), "-C", into, "--strip-components=1"]);
         rmSync(join(stage, tarball));
     }
     // The same allow-list as `vsce package` in the repository, with this target's binaries.
-    const allowList = readFileSync(".vscodeignore", "utf8").split("\n").filter((line) => !line.startsWith("!node_modules/@node-llama-cpp/"));
-    writeFileSync(join(stage, ".vscodeignore"), [...allowList, ...binaries.map((binary) => `!node_modules/@node-llama-cpp/${binary}/**`)].join("\n"));
+    const allowList = readFileSync(".vscodeignore", "utf8")
+        .split("\n")
+        .filter((line) => !line.startsWith("!node_modules/@node-llama-cpp/"));
+    writeFileSync(
+        join(stage, ".vscodeignore"),
+        [
+            ...allowList,
+            ...binaries.map((binary) => `!node_modules/@node-llama-cpp/${binary}/**`),
+        ].join("\n"),
+    );
     mkdirSync("dist-vsix", { recursive: true });
     const out = join(process.cwd(), "dist-vsix", `olmo-local-${target}.vsix`);
-    execFileSync(process.execPath, [join(process.cwd(), "node_modules/@vscode/vsce/vsce"), "package", "--target", target, "--allow-missing-repository", "--out", out], {
-        cwd: stage,
-        stdio: ["ignore", "ignore", "inherit"],
-    });
+    execFileSync(
+        process.execPath,
+        [
+            join(process.cwd(), "node_modules/@vscode/vsce/vsce"),
+            "package",
+            "--target",
+            target,
+            "--allow-missing-repository",
+            "--out",
+            out,
+        ],
+        {
+            cwd: stage,
+            stdio: ["ignore", "ignore", "inherit"],
+        },
+    );
     console.log(`packaged ${out}`);
 }

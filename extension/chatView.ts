@@ -17,10 +17,20 @@ import {
     type WebviewToHost,
 } from "../media/protocol.js";
 import type { ChatResult, StopReason } from "../sidecar/protocol.js";
-import { ConversationStore, fenced, newConversation, titleFromText, toModelMessages } from "./conversationStore.js";
+import {
+    ConversationStore,
+    fenced,
+    newConversation,
+    titleFromText,
+    toModelMessages,
+} from "./conversationStore.js";
 import type { ExplainRequest } from "./explain.js";
 import { OlmoError, type HostState, type ModelHost } from "./modelHost.js";
-import { loadParamsFromSettings, samplingFromSettings, systemPromptFromSettings } from "./settings.js";
+import {
+    loadParamsFromSettings,
+    samplingFromSettings,
+    systemPromptFromSettings,
+} from "./settings.js";
 
 const VIEW_ID = "olmo.chat";
 /** Without a selection the whole file is offered as context when it is smaller than this. */
@@ -30,25 +40,42 @@ const DELTA_INTERVAL_MS = 25;
 const CURRENT_CONVERSATION_KEY = "olmo.chat.currentConversation";
 
 /** Registers the view and its commands: olmo.newChat, olmo.focusChat, olmo.showHistory, olmo.chat.explain. */
-export function registerChatView(context: vscode.ExtensionContext, host: ModelHost): vscode.Disposable[] {
+export function registerChatView(
+    context: vscode.ExtensionContext,
+    host: ModelHost,
+): vscode.Disposable[] {
     const folder = vscode.Uri.joinPath(context.globalStorageUri, "conversations").fsPath;
     const store = new ConversationStore(folder, (message) => {
         host.log.warn(message);
         void vscode.window.showWarningMessage(`OLMo Local: ${message}`);
     });
-    const provider = new ChatViewProvider(context.extensionUri, host, store, context.workspaceState);
+    const provider = new ChatViewProvider(
+        context.extensionUri,
+        host,
+        store,
+        context.workspaceState,
+    );
     return [
         provider,
         vscode.window.registerWebviewViewProvider(VIEW_ID, provider),
         vscode.commands.registerCommand("olmo.newChat", () => provider.newChatCommand()),
-        vscode.commands.registerCommand("olmo.focusChat", () => provider.showInView({ type: "focusInput" })),
-        vscode.commands.registerCommand("olmo.showHistory", () => provider.showInView({ type: "showHistory" })),
-        vscode.commands.registerCommand("olmo.chat.explain", (request: unknown) => provider.explainCommand(request)),
+        vscode.commands.registerCommand("olmo.focusChat", () =>
+            provider.showInView({ type: "focusInput" }),
+        ),
+        vscode.commands.registerCommand("olmo.showHistory", () =>
+            provider.showInView({ type: "showHistory" }),
+        ),
+        vscode.commands.registerCommand("olmo.chat.explain", (request: unknown) =>
+            provider.explainCommand(request),
+        ),
     ];
 }
 
 /** Generates an answer: text deltas go to `onDelta`; cancelling returns the partial answer. */
-type Ask = (onDelta: (text: string) => void, token: vscode.CancellationToken) => Promise<ChatResult>;
+type Ask = (
+    onDelta: (text: string) => void,
+    token: vscode.CancellationToken,
+) => Promise<ChatResult>;
 
 interface RunningAnswer {
     conversation: Conversation;
@@ -92,7 +119,8 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
                 if (state.kind === "ready") void this.updateTokens();
             }),
             vscode.workspace.onDidChangeConfiguration((e) => {
-                if (e.affectsConfiguration("olmo.modelPath")) this.post({ type: "model", model: this.modelStatus() });
+                if (e.affectsConfiguration("olmo.modelPath"))
+                    this.post({ type: "model", model: this.modelStatus() });
             }),
             vscode.window.onDidChangeActiveTextEditor(() => this.postContextSoon()),
             vscode.window.onDidChangeTextEditorSelection(() => this.postContextSoon()),
@@ -104,12 +132,18 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
         this.webviewReady = false;
         view.webview.options = {
             enableScripts: true,
-            localResourceRoots: [vscode.Uri.joinPath(this.extensionUri, "dist"), vscode.Uri.joinPath(this.extensionUri, "media")],
+            localResourceRoots: [
+                vscode.Uri.joinPath(this.extensionUri, "dist"),
+                vscode.Uri.joinPath(this.extensionUri, "media"),
+            ],
         };
         view.webview.html = this.html(view.webview);
         const listeners = [
             view.webview.onDidReceiveMessage((message: unknown) => {
-                if (!isWebviewToHost(message)) return this.host.log.warn(`chat view: ignored a malformed message ${JSON.stringify(message)}`);
+                if (!isWebviewToHost(message))
+                    return this.host.log.warn(
+                        `chat view: ignored a malformed message ${JSON.stringify(message)}`,
+                    );
                 // Stop must not wait behind anything.
                 if (message.type === "stop") return this.running?.cancellation.cancel();
                 this.enqueue(() => this.handle(message));
@@ -134,7 +168,9 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
     }
 
     /** Reveals the view and asks the webview to show something (now, or once it is ready). */
-    async showInView(request: Extract<HostToWebview, { type: "showHistory" | "focusInput" }>): Promise<void> {
+    async showInView(
+        request: Extract<HostToWebview, { type: "showHistory" | "focusInput" }>,
+    ): Promise<void> {
         await vscode.commands.executeCommand(`${VIEW_ID}.focus`);
         if (this.webviewReady) this.post(request);
         else this.pendingRequest = request;
@@ -142,18 +178,22 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
 
     /** `olmo.chat.explain` (from Explain Selection): the code becomes the user's message, the explanation streams in. */
     async explainCommand(request: unknown): Promise<void> {
-        if (!isExplainRequest(request)) throw new Error("olmo.chat.explain needs { code, language, fileName, lines }.");
+        if (!isExplainRequest(request))
+            throw new Error("olmo.chat.explain needs { code, language, fileName, lines }.");
         await vscode.commands.executeCommand(`${VIEW_ID}.focus`);
         this.enqueue(() => this.explain(request));
     }
 
     private enqueue(task: () => Promise<void>): void {
         // The first task restores the conversation this workspace had open, before anything uses it.
-        this.queue = this.queue.then(() => (this.restored ??= this.restore())).then(task).catch((error: unknown) => {
-            const message = error instanceof Error ? error.message : String(error);
-            this.host.log.error(`chat view: ${message}`);
-            void vscode.window.showErrorMessage(`OLMo chat: ${message}`);
-        });
+        this.queue = this.queue
+            .then(() => (this.restored ??= this.restore()))
+            .then(task)
+            .catch((error: unknown) => {
+                const message = error instanceof Error ? error.message : String(error);
+                this.host.log.error(`chat view: ${message}`);
+                void vscode.window.showErrorMessage(`OLMo chat: ${message}`);
+            });
     }
 
     /** Everything but `stop`, which is handled as it arrives. */
@@ -207,7 +247,8 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
         void this.updateTokens();
         // The view is open, so the model will be wanted soon: start loading it now (if one is set:
         // choosing one waits for the first message, which is a deliberate use).
-        if (this.host.state.kind === "stopped" && loadParamsFromSettings()) void this.host.ensureReady().catch(() => undefined);
+        if (this.host.state.kind === "stopped" && loadParamsFromSettings())
+            void this.host.ensureReady().catch(() => undefined);
     }
 
     /** After a reload: the conversation this workspace had open, if it was saved. */
@@ -224,8 +265,18 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
         const context = this.contextEnabled ? this.captureContext() : undefined;
         this.contextEnabled = false;
         if (conversation.messages.length === 0) conversation.title = titleFromText(text);
-        conversation.messages.push({ id: randomUUID(), role: "user", text, ...(context && { context }) });
-        const answer: AssistantMessage = { id: randomUUID(), role: "assistant", text: "", state: "streaming" };
+        conversation.messages.push({
+            id: randomUUID(),
+            role: "user",
+            text,
+            ...(context && { context }),
+        });
+        const answer: AssistantMessage = {
+            id: randomUUID(),
+            role: "assistant",
+            text: "",
+            state: "streaming",
+        };
         conversation.messages.push(answer);
         this.startAnswer(conversation, answer);
         this.post({ type: "context", context: this.editorContext() });
@@ -233,7 +284,9 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
 
     private async retry(messageId: string): Promise<void> {
         await this.running?.done;
-        const answer = this.conversation.messages.find((m): m is AssistantMessage => m.id === messageId && m.role === "assistant");
+        const answer = this.conversation.messages.find(
+            (m): m is AssistantMessage => m.id === messageId && m.role === "assistant",
+        );
         if (!answer) return;
         answer.text = "";
         answer.state = "streaming";
@@ -248,14 +301,38 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
         const conversation = this.conversation;
         const history = toModelMessages(conversation.messages, systemPromptFromSettings());
         const instruction = request.instruction ?? "Explain this code.";
-        const user: UserMessage = { id: randomUUID(), role: "user", text: `${instruction} \`${request.fileName}\`, lines ${request.lines}:\n\n${fenced(request.code, request.language)}` };
-        if (conversation.messages.length === 0) conversation.title = titleFromText(`Explain ${request.fileName}:${request.lines}`);
-        const answer: AssistantMessage = { id: randomUUID(), role: "assistant", text: "", state: "streaming" };
+        const user: UserMessage = {
+            id: randomUUID(),
+            role: "user",
+            text: `${instruction} \`${request.fileName}\`, lines ${request.lines}:\n\n${fenced(request.code, request.language)}`,
+        };
+        if (conversation.messages.length === 0)
+            conversation.title = titleFromText(`Explain ${request.fileName}:${request.lines}`);
+        const answer: AssistantMessage = {
+            id: randomUUID(),
+            role: "assistant",
+            text: "",
+            state: "streaming",
+        };
         conversation.messages.push(user, answer);
         this.startAnswer(conversation, answer, async (onDelta, token) => {
             const { code, language, fileName, lines } = request;
-            const params = { conversationId: conversation.id, history, code, language, fileName, lines, instruction: request.instruction, sampling: samplingFromSettings() };
-            const result = await this.host.stream("olmo/explain", params, (delta) => onDelta(delta.text), token);
+            const params = {
+                conversationId: conversation.id,
+                history,
+                code,
+                language,
+                fileName,
+                lines,
+                instruction: request.instruction,
+                sampling: samplingFromSettings(),
+            };
+            const result = await this.host.stream(
+                "olmo/explain",
+                params,
+                (delta) => onDelta(delta.text),
+                token,
+            );
             // Later turns send the prompt the model answered, not the text shown.
             user.prompt = result.prompt;
             return result;
@@ -264,12 +341,34 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
 
     /** Starts an answer to the messages before `message`, with the conversation as history unless `ask` says otherwise. */
     private startAnswer(conversation: Conversation, message: AssistantMessage, ask?: Ask): void {
-        const earlier = () => toModelMessages(conversation.messages.slice(0, conversation.messages.indexOf(message)), systemPromptFromSettings());
+        const earlier = () =>
+            toModelMessages(
+                conversation.messages.slice(0, conversation.messages.indexOf(message)),
+                systemPromptFromSettings(),
+            );
         const askWithHistory: Ask = (onDelta, token) =>
-            this.host.chat({ conversationId: conversation.id, messages: earlier(), sampling: samplingFromSettings() }, onDelta, token);
-        const running: RunningAnswer = { conversation, message, ask: ask ?? askWithHistory, cancellation: new vscode.CancellationTokenSource(), unsentText: "", lastDeltaAt: -Infinity, done: Promise.resolve() };
+            this.host.chat(
+                {
+                    conversationId: conversation.id,
+                    messages: earlier(),
+                    sampling: samplingFromSettings(),
+                },
+                onDelta,
+                token,
+            );
+        const running: RunningAnswer = {
+            conversation,
+            message,
+            ask: ask ?? askWithHistory,
+            cancellation: new vscode.CancellationTokenSource(),
+            unsentText: "",
+            lastDeltaAt: -Infinity,
+            done: Promise.resolve(),
+        };
         this.running = running;
-        running.done = this.generate(running).catch((error: unknown) => this.host.log.error(`chat view: ${(error as Error).message ?? error}`));
+        running.done = this.generate(running).catch((error: unknown) =>
+            this.host.log.error(`chat view: ${(error as Error).message ?? error}`),
+        );
     }
 
     private async generate(running: RunningAnswer): Promise<void> {
@@ -279,7 +378,10 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
             // The question is saved while the model starts on it: the file write is not on the way to the first token.
             const saved = this.saveAsCurrent(conversation);
             await this.postSnapshot();
-            const [result] = await Promise.all([running.ask((text) => this.onDelta(running, text), running.cancellation.token), saved]);
+            const [result] = await Promise.all([
+                running.ask((text) => this.onDelta(running, text), running.cancellation.token),
+                saved,
+            ]);
             message.text = result.text;
             message.state = answerStateOf(result.stopReason);
             if (result.dropped) message.droppedMessages = result.dropped.messageIndices.length;
@@ -342,7 +444,11 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
     private async deleteChat(id: string): Promise<void> {
         const summary = (await this.store.list()).find((c) => c.id === id);
         if (!summary) return;
-        const choice = await vscode.window.showWarningMessage(`Delete the chat "${summary.title}"?`, { modal: true }, "Delete");
+        const choice = await vscode.window.showWarningMessage(
+            `Delete the chat "${summary.title}"?`,
+            { modal: true },
+            "Delete",
+        );
         if (choice !== "Delete") return;
         if (this.running?.conversation.id === id) {
             this.running.cancellation.cancel();
@@ -363,7 +469,8 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
 
     private async saveAsCurrent(conversation: Conversation): Promise<void> {
         await this.store.save(conversation);
-        if (conversation === this.conversation) await this.workspaceState.update(CURRENT_CONVERSATION_KEY, conversation.id);
+        if (conversation === this.conversation)
+            await this.workspaceState.update(CURRENT_CONVERSATION_KEY, conversation.id);
     }
 
     private async postSnapshot(): Promise<void> {
@@ -373,7 +480,13 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
         if (this.running) this.running.unsentText = "";
         this.post({
             type: "snapshot",
-            snapshot: { conversation: this.conversation, history, model: this.modelStatus(), context: this.editorContext(), tokens: this.tokens },
+            snapshot: {
+                conversation: this.conversation,
+                history,
+                model: this.modelStatus(),
+                context: this.editorContext(),
+                tokens: this.tokens,
+            },
         });
     }
 
@@ -387,7 +500,10 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
         if (state.kind !== "ready") return;
         const conversation = this.conversation;
         const messages = toModelMessages(conversation.messages, systemPromptFromSettings());
-        const tokens = messages.length === 0 ? { tokens: 0, contextSize: state.model.contextSize } : await this.host.request("olmo/countTokens", { messages }).catch(() => undefined);
+        const tokens =
+            messages.length === 0
+                ? { tokens: 0, contextSize: state.model.contextSize }
+                : await this.host.request("olmo/countTokens", { messages }).catch(() => undefined);
         if (!tokens || conversation !== this.conversation) return;
         this.tokens = tokens;
         this.post({ type: "tokens", tokens });
@@ -402,17 +518,26 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
 
     private postContextSoon(): void {
         clearTimeout(this.contextTimer);
-        this.contextTimer = setTimeout(() => this.post({ type: "context", context: this.editorContext() }), 100);
+        this.contextTimer = setTimeout(
+            () => this.post({ type: "context", context: this.editorContext() }),
+            100,
+        );
     }
 
     private editorContext(): EditorContext {
         const target = contextTarget();
         if (!target) return { enabled: this.contextEnabled };
         if ("tooLarge" in target) {
-            return { enabled: this.contextEnabled, unavailableReason: `${target.fileName} is larger than 8 KB: select the code to add.` };
+            return {
+                enabled: this.contextEnabled,
+                unavailableReason: `${target.fileName} is larger than 8 KB: select the code to add.`,
+            };
         }
         const { fileName, path, startLine, endLine, wholeFile } = target;
-        return { enabled: this.contextEnabled, available: { fileName, path, startLine, endLine, wholeFile } };
+        return {
+            enabled: this.contextEnabled,
+            available: { fileName, path, startLine, endLine, wholeFile },
+        };
     }
 
     private captureContext(): ContextSnippet | undefined {
@@ -422,7 +547,8 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
 
     private html(webview: vscode.Webview): string {
         const nonce = randomBytes(16).toString("base64");
-        const asset = (name: string) => webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, "dist", name)).toString();
+        const asset = (name: string) =>
+            webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, "dist", name)).toString();
         const csp = [
             "default-src 'none'",
             `script-src 'nonce-${nonce}'`,
@@ -458,23 +584,46 @@ function contextTarget(): ContextSnippet | { tooLarge: true; fileName: string } 
     if (!editor || editor.document.uri.scheme === "output") return undefined;
     const document = editor.document;
     const fileName = document.uri.path.split("/").pop() || document.uri.path;
-    const base = { fileName, path: vscode.workspace.asRelativePath(document.uri, false), language: document.languageId };
+    const base = {
+        fileName,
+        path: vscode.workspace.asRelativePath(document.uri, false),
+        language: document.languageId,
+    };
     const selection = editor.selection;
     if (!selection.isEmpty) {
         // A selection ending at the start of a line does not include that line.
-        const endLine = selection.end.character === 0 && selection.end.line > selection.start.line ? selection.end.line : selection.end.line + 1;
-        return { ...base, startLine: selection.start.line + 1, endLine, wholeFile: false, text: document.getText(selection) };
+        const endLine =
+            selection.end.character === 0 && selection.end.line > selection.start.line
+                ? selection.end.line
+                : selection.end.line + 1;
+        return {
+            ...base,
+            startLine: selection.start.line + 1,
+            endLine,
+            wholeFile: false,
+            text: document.getText(selection),
+        };
     }
     const length = document.offsetAt(document.lineAt(document.lineCount - 1).range.end);
     if (length >= WHOLE_FILE_LIMIT) return { tooLarge: true, fileName };
-    return { ...base, startLine: 1, endLine: document.lineCount, wholeFile: true, text: document.getText() };
+    return {
+        ...base,
+        startLine: 1,
+        endLine: document.lineCount,
+        wholeFile: true,
+        text: document.getText(),
+    };
 }
 
 function isExplainRequest(value: unknown): value is ExplainRequest {
     const r = value as Partial<ExplainRequest> | null;
     return (
-        typeof r === "object" && r !== null &&
-        typeof r.code === "string" && typeof r.language === "string" && typeof r.fileName === "string" && typeof r.lines === "string" &&
+        typeof r === "object" &&
+        r !== null &&
+        typeof r.code === "string" &&
+        typeof r.language === "string" &&
+        typeof r.fileName === "string" &&
+        typeof r.lines === "string" &&
         (r.instruction === undefined || typeof r.instruction === "string")
     );
 }
@@ -510,29 +659,47 @@ function answerStateOf(stopReason: StopReason): AssistantMessage["state"] {
 
 async function insertAtCursor(code: string): Promise<void> {
     const editor = vscode.window.activeTextEditor;
-    if (!editor) return void vscode.window.showWarningMessage("Open an editor to insert the code into.");
+    if (!editor)
+        return void vscode.window.showWarningMessage("Open an editor to insert the code into.");
     const inserted = await editor.edit((edit) => {
         // Keep the block's final newline only where it ends a line of its own.
-        for (const selection of editor.selections) edit.insert(selection.active, selection.active.character === 0 ? code : code.replace(/\n$/, ""));
+        for (const selection of editor.selections)
+            edit.insert(
+                selection.active,
+                selection.active.character === 0 ? code : code.replace(/\n$/, ""),
+            );
     });
-    if (!inserted) return void vscode.window.showWarningMessage("The code could not be inserted (is the editor read-only?).");
+    if (!inserted)
+        return void vscode.window.showWarningMessage(
+            "The code could not be inserted (is the editor read-only?).",
+        );
     await vscode.window.showTextDocument(editor.document, editor.viewColumn);
 }
 
 /** Replaces the selection as one undoable edit. */
 async function applyToSelection(code: string): Promise<void> {
     const editor = vscode.window.activeTextEditor;
-    if (!editor || editor.selection.isEmpty) return void vscode.window.showWarningMessage("Select the code to replace in an editor, then Apply again.");
+    if (!editor || editor.selection.isEmpty)
+        return void vscode.window.showWarningMessage(
+            "Select the code to replace in an editor, then Apply again.",
+        );
     const selection = editor.selection;
-    const replacement = editor.document.getText(selection).endsWith("\n") ? code : code.replace(/\n$/, "");
+    const replacement = editor.document.getText(selection).endsWith("\n")
+        ? code
+        : code.replace(/\n$/, "");
     const applied = await editor.edit((edit) => edit.replace(selection, replacement));
-    if (!applied) return void vscode.window.showWarningMessage("The code could not be applied (is the editor read-only?).");
+    if (!applied)
+        return void vscode.window.showWarningMessage(
+            "The code could not be applied (is the editor read-only?).",
+        );
     await vscode.window.showTextDocument(editor.document, editor.viewColumn);
 }
 
 /** olmo.modelPath is machine-scoped: in a remote window it is set in the remote's settings. */
 async function openModelPathSetting(): Promise<void> {
-    const command = vscode.env.remoteName ? "workbench.action.openRemoteSettings" : "workbench.action.openSettings";
+    const command = vscode.env.remoteName
+        ? "workbench.action.openRemoteSettings"
+        : "workbench.action.openSettings";
     await vscode.commands.executeCommand(command, { query: "olmo.modelPath" });
 }
 

@@ -20,16 +20,21 @@ async function withErrors(host: ModelHost, action: () => Promise<unknown>): Prom
     } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
         host.log.error(message);
-        const actions = error instanceof OlmoError && error.code === "noModel" ? ["Open Settings"] : ["Show Log"];
+        const actions =
+            error instanceof OlmoError && error.code === "noModel"
+                ? ["Open Settings"]
+                : ["Show Log"];
         const choice = await vscode.window.showErrorMessage(message, ...actions);
         if (choice === "Show Log") host.log.show();
-        if (choice === "Open Settings") await vscode.commands.executeCommand("workbench.action.openSettings", "olmo.modelPath");
+        if (choice === "Open Settings")
+            await vscode.commands.executeCommand("workbench.action.openSettings", "olmo.modelPath");
     }
 }
 
 async function showModelInfo(host: ModelHost): Promise<void> {
     const m = await host.ensureReady();
-    const mib = (bytes?: number) => (bytes === undefined ? "n/a" : `${(bytes / 2 ** 20).toFixed(0)} MiB`);
+    const mib = (bytes?: number) =>
+        bytes === undefined ? "n/a" : `${(bytes / 2 ** 20).toFixed(0)} MiB`;
     const lines = [
         `Model: ${m.name} (${m.architecture}, ${m.quantization}, ${mib(m.fileSizeBytes)})`,
         `File: ${m.path}`,
@@ -49,8 +54,11 @@ async function statusMenu(host: ModelHost): Promise<void> {
         { label: "$(output) Show Log", command: "olmo.showLog" },
         { label: "$(gear) Settings", command: "workbench.action.openSettings" },
     ];
-    const picked = await vscode.window.showQuickPick(items, { title: `OLMo Local (${host.state.kind})` });
+    const picked = await vscode.window.showQuickPick(items, {
+        title: `OLMo Local (${host.state.kind})`,
+    });
     if (!picked) return;
-    if (picked.command === "workbench.action.openSettings") await vscode.commands.executeCommand(picked.command, "@ext:olmo-local.olmo-local");
+    if (picked.command === "workbench.action.openSettings")
+        await vscode.commands.executeCommand(picked.command, "@ext:olmo-local.olmo-local");
     else await vscode.commands.executeCommand(picked.command);
 }

@@ -31,7 +31,12 @@ export class ConversationStore {
         const all = [...(await this.load()).values()];
         return all
             .sort((a, b) => b.updatedAt - a.updatedAt)
-            .map(({ id, title, updatedAt, messages }) => ({ id, title, updatedAt, messageCount: messages.length }));
+            .map(({ id, title, updatedAt, messages }) => ({
+                id,
+                title,
+                updatedAt,
+                messageCount: messages.length,
+            }));
     }
 
     async get(id: string): Promise<Conversation | undefined> {
@@ -90,7 +95,10 @@ export class ConversationStore {
             } catch (error) {
                 // Moved aside, not deleted: the user may want it back, and it must not fail every load.
                 await mkdir(path.join(this.folder, UNREADABLE_FOLDER), { recursive: true });
-                await rename(file, path.join(this.folder, UNREADABLE_FOLDER, `${Date.now()}-${name}`));
+                await rename(
+                    file,
+                    path.join(this.folder, UNREADABLE_FOLDER, `${Date.now()}-${name}`),
+                );
                 unreadable.push(`${name} (${(error as Error).message})`);
             }
         }
@@ -118,15 +126,24 @@ function assertValidId(id: string): void {
 function parseConversation(value: unknown): Conversation {
     const c = value as Conversation;
     const valid =
-        typeof c === "object" && c !== null &&
-        typeof c.id === "string" && ID_PATTERN.test(c.id) &&
+        typeof c === "object" &&
+        c !== null &&
+        typeof c.id === "string" &&
+        ID_PATTERN.test(c.id) &&
         typeof c.title === "string" &&
-        typeof c.createdAt === "number" && typeof c.updatedAt === "number" &&
+        typeof c.createdAt === "number" &&
+        typeof c.updatedAt === "number" &&
         Array.isArray(c.messages) &&
-        c.messages.every((m) => typeof m?.id === "string" && typeof m.text === "string" && (m.role === "user" || m.role === "assistant"));
+        c.messages.every(
+            (m) =>
+                typeof m?.id === "string" &&
+                typeof m.text === "string" &&
+                (m.role === "user" || m.role === "assistant"),
+        );
     if (!valid) throw new Error("not a conversation");
     for (const message of c.messages) {
-        if (message.role === "assistant" && message.state === "streaming") message.state = "stopped";
+        if (message.role === "assistant" && message.state === "streaming")
+            message.state = "stopped";
     }
     return c;
 }
@@ -137,7 +154,11 @@ export function newConversation(now = Date.now()): Conversation {
 
 /** The first line of the first message, shortened. */
 export function titleFromText(text: string): string {
-    const line = text.split("\n").map((l) => l.trim().replace(/\s+/g, " ")).find((l) => l !== "") ?? "";
+    const line =
+        text
+            .split("\n")
+            .map((l) => l.trim().replace(/\s+/g, " "))
+            .find((l) => l !== "") ?? "";
     if (line === "") return "New chat";
     return line.length > TITLE_LENGTH ? `${line.slice(0, TITLE_LENGTH - 1).trimEnd()}…` : line;
 }
@@ -147,10 +168,17 @@ export function titleFromText(text: string): string {
  * empty answers are left out; attached code goes before the user's text as a fenced block.
  */
 export function toModelMessages(messages: readonly Message[], systemPrompt: string): ChatMessage[] {
-    const result: ChatMessage[] = systemPrompt.trim() ? [{ role: "system", content: systemPrompt }] : [];
+    const result: ChatMessage[] = systemPrompt.trim()
+        ? [{ role: "system", content: systemPrompt }]
+        : [];
     for (const message of messages) {
-        if (message.role === "user") result.push({ role: "user", content: message.prompt ?? userContentForModel(message) });
-        else if (message.state !== "failed" && message.state !== "streaming" && message.text !== "") {
+        if (message.role === "user")
+            result.push({ role: "user", content: message.prompt ?? userContentForModel(message) });
+        else if (
+            message.state !== "failed" &&
+            message.state !== "streaming" &&
+            message.text !== ""
+        ) {
             result.push({ role: "assistant", content: message.text });
         }
     }
@@ -160,7 +188,10 @@ export function toModelMessages(messages: readonly Message[], systemPrompt: stri
 export function userContentForModel(message: UserMessage): string {
     const context = message.context;
     if (!context) return message.text;
-    const lines = context.startLine === context.endLine ? `line ${context.startLine}` : `lines ${context.startLine}-${context.endLine}`;
+    const lines =
+        context.startLine === context.endLine
+            ? `line ${context.startLine}`
+            : `lines ${context.startLine}-${context.endLine}`;
     const where = context.wholeFile ? `\`${context.path}\`` : `\`${context.path}\` (${lines})`;
     return `From ${where}:\n\n${fenced(context.text, context.language)}\n\n${message.text}`;
 }

@@ -19,13 +19,22 @@ const CHAT_EXPLAIN_COMMAND = "olmo.chat.explain";
 export function registerExplain(): vscode.Disposable[] {
     return [
         vscode.commands.registerCommand("olmo.explainSelection", explainSelection),
-        registerSelectionAction("OLMo: Explain", "olmo.explainSelection", vscode.CodeActionKind.Empty),
+        registerSelectionAction(
+            "OLMo: Explain",
+            "olmo.explainSelection",
+            vscode.CodeActionKind.Empty,
+        ),
     ];
 }
 
 async function explainSelection(): Promise<void> {
     const target = await codeTarget(vscode.window.activeTextEditor, "explain");
     if (!target) return;
-    const request: ExplainRequest = { code: target.code, language: target.document.languageId, fileName: target.fileName, lines: target.lines };
+    const request: ExplainRequest = {
+        code: target.code,
+        language: target.document.languageId,
+        fileName: target.fileName,
+        lines: target.lines,
+    };
     await vscode.commands.executeCommand(CHAT_EXPLAIN_COMMAND, request);
 }

@@ -14,7 +14,12 @@ let host: ModelHost | undefined;
 export function activate(context: vscode.ExtensionContext): void {
     const log = vscode.window.createOutputChannel("OLMo Local", { log: true });
     host = new ModelHost(context.asAbsolutePath("dist/sidecar.mjs"), log);
-    context.subscriptions.push(log, new StatusBar(host), ...registerCommands(host), ...registerChatView(context, host));
+    context.subscriptions.push(
+        log,
+        new StatusBar(host),
+        ...registerCommands(host),
+        ...registerChatView(context, host),
+    );
     context.subscriptions.push(...registerModelSetup(context, host));
     context.subscriptions.push(...registerLanguageModelProvider(host));
     context.subscriptions.push(...registerExplain());

@@ -29,7 +29,9 @@ const INFO_SETTINGS = ["olmo.modelPath", "olmo.contextSize", "olmo.maxTokens"];
 export function registerLanguageModelProvider(host: ModelHost): vscode.Disposable[] {
     const lm: typeof vscode.lm & Partial<LanguageModelChatProviderApi> = vscode.lm;
     if (typeof lm.registerLanguageModelChatProvider !== "function") {
-        host.log.info(`VS Code ${vscode.version} has no language model provider API (1.104+): OLMo Local is not in its model list.`);
+        host.log.info(
+            `VS Code ${vscode.version} has no language model provider API (1.104+): OLMo Local is not in its model list.`,
+        );
         return [];
     }
     const provider = new OlmoChatProvider(host);
@@ -55,10 +57,14 @@ class OlmoChatProvider implements LanguageModelChatProvider, vscode.Disposable {
         ];
     }
 
-    provideLanguageModelChatInformation(options: PrepareLanguageModelChatModelOptions): LanguageModelChatInformation[] {
+    provideLanguageModelChatInformation(
+        options: PrepareLanguageModelChatModelOptions,
+    ): LanguageModelChatInformation[] {
         const info = this.modelInfo();
         this.reported = JSON.stringify(info ?? null);
-        this.host.log.debug(`lm: model list asked for${options.silent ? " (silent)" : ""}: ${this.reported}`);
+        this.host.log.debug(
+            `lm: model list asked for${options.silent ? " (silent)" : ""}: ${this.reported}`,
+        );
         if (!info && !options.silent) void askForModelPath();
         return info ? [info] : [];
     }
@@ -70,32 +76,51 @@ class OlmoChatProvider implements LanguageModelChatProvider, vscode.Disposable {
         progress: vscode.Progress<LanguageModelResponsePart>,
         token: vscode.CancellationToken,
     ): Promise<void> {
-        if (options.tools?.length && options.toolMode === vscode.LanguageModelChatToolMode.Required) {
+        if (
+            options.tools?.length &&
+            options.toolMode === vscode.LanguageModelChatToolMode.Required
+        ) {
             throw new Error("OLMo Local cannot call tools, and this request requires a tool call.");
         }
         const n = ++this.requests;
         const chatMessages = toChatMessages(messages);
-        const sampling: Sampling = { ...samplingFromSettings(), ...samplingFromModelOptions(options.modelOptions) };
+        const sampling: Sampling = {
+            ...samplingFromSettings(),
+            ...samplingFromModelOptions(options.modelOptions),
+        };
         const log = this.host.log;
-        log.info(`lm: request ${n}: ${chatMessages.length} messages, up to ${sampling.maxTokens} tokens`);
+        log.info(
+            `lm: request ${n}: ${chatMessages.length} messages, up to ${sampling.maxTokens} tokens`,
+        );
         try {
             const result = await this.host.chat(
-                { conversationId: conversationIdFor(chatMessages), messages: chatMessages, sampling },
+                {
+                    conversationId: conversationIdFor(chatMessages),
+                    messages: chatMessages,
+                    sampling,
+                },
                 (text) => {
                     if (text) progress.report(new vscode.LanguageModelTextPart(text));
                 },
                 token,
             );
-            log.info(`lm: request ${n} ended (${result.stopReason}): ${result.usage.completionTokens} tokens, ${result.text.length} characters in ${result.timings.totalMs} ms`);
+            log.info(
+                `lm: request ${n} ended (${result.stopReason}): ${result.usage.completionTokens} tokens, ${result.text.length} characters in ${result.timings.totalMs} ms`,
+            );
             log.debug(`lm: request ${n} text ${JSON.stringify(result.text)}`);
-            if (result.dropped) log.warn(`lm: request ${n}: ${result.dropped.messageIndices.length} old messages left out to fit the context`);
+            if (result.dropped)
+                log.warn(
+                    `lm: request ${n}: ${result.dropped.messageIndices.length} old messages left out to fit the context`,
+                );
         } catch (error) {
             // A cancelled request ends quietly with what was streamed; the sidecar has stopped.
             if (token.isCancellationRequested) {
                 log.info(`lm: request ${n} ended (cancelled)`);
                 return;
             }
-            log.warn(`lm: request ${n} failed: ${error instanceof Error ? error.message : String(error)}`);
+            log.warn(
+                `lm: request ${n} failed: ${error instanceof Error ? error.message : String(error)}`,
+            );
             throw toLanguageModelError(error);
         }
     }
@@ -104,7 +129,11 @@ class OlmoChatProvider implements LanguageModelChatProvider, vscode.Disposable {
      * The model's own tokenizer. A message counts with its chat-template markers plus the start and
      * answer markers of a prompt, so that budgets summed over messages err a few tokens high, never low.
      */
-    async provideTokenCount(_model: LanguageModelChatInformation, text: string | LanguageModelChatRequestMessage, token: vscode.CancellationToken): Promise<number> {
+    async provideTokenCount(
+        _model: LanguageModelChatInformation,
+        text: string | LanguageModelChatRequestMessage,
+        token: vscode.CancellationToken,
+    ): Promise<number> {
         const params = typeof text === "string" ? { text } : { messages: toChatMessages([text]) };
         try {
             return (await this.host.request("olmo/countTokens", params, token)).tokens;
@@ -134,7 +163,11 @@ class OlmoChatProvider implements LanguageModelChatProvider, vscode.Disposable {
     }
 
     private refresh(): void {
-        if (this.reported !== undefined && this.reported !== JSON.stringify(this.modelInfo() ?? null)) this.changed.fire();
+        if (
+            this.reported !== undefined &&
+            this.reported !== JSON.stringify(this.modelInfo() ?? null)
+        )
+            this.changed.fire();
     }
 
     dispose(): void {
@@ -147,14 +180,19 @@ function toChatMessages(messages: readonly LanguageModelChatRequestMessage[]): C
     return messages.map((m) => ({
         role: m.role === vscode.LanguageModelChatMessageRole.Assistant ? "assistant" : "user",
         content: m.content
-            .filter((part): part is vscode.LanguageModelTextPart => part instanceof vscode.LanguageModelTextPart)
+            .filter(
+                (part): part is vscode.LanguageModelTextPart =>
+                    part instanceof vscode.LanguageModelTextPart,
+            )
             .map((part) => part.value)
             .join(""),
     }));
 }
 
 /** `modelOptions` a caller may pass: temperature, topP, maxTokens and seed, as numbers; others are ignored. */
-function samplingFromModelOptions(options: { readonly [name: string]: unknown } | undefined): Sampling {
+function samplingFromModelOptions(
+    options: { readonly [name: string]: unknown } | undefined,
+): Sampling {
     const sampling: Sampling = {};
     for (const key of ["temperature", "topP", "maxTokens", "seed"] as const) {
         const value = options?.[key];
@@ -168,19 +206,28 @@ function samplingFromModelOptions(options: { readonly [name: string]: unknown } 
  * earlier turns in the sidecar's KV cache, and turns of one conversation run in order.
  */
 function conversationIdFor(messages: readonly ChatMessage[]): string {
-    return `lm-${createHash("sha256").update(JSON.stringify(messages[0] ?? null)).digest("hex").slice(0, 16)}`;
+    return `lm-${createHash("sha256")
+        .update(JSON.stringify(messages[0] ?? null))
+        .digest("hex")
+        .slice(0, 16)}`;
 }
 
 function toLanguageModelError(error: unknown): Error {
-    if (error instanceof OlmoError && (error.code === "noModel" || error.code === "modelMissing")) return vscode.LanguageModelError.NotFound(error.message);
+    if (error instanceof OlmoError && (error.code === "noModel" || error.code === "modelMissing"))
+        return vscode.LanguageModelError.NotFound(error.message);
     if (error instanceof Error) return new Error(`OLMo Local: ${error.message}`);
     return new Error(`OLMo Local: ${String(error)}`);
 }
 
 /** olmo.modelPath is machine-scoped: in a remote window it is set in the remote's settings. */
 async function askForModelPath(): Promise<void> {
-    const choice = await vscode.window.showInformationMessage("OLMo Local needs a model: set olmo.modelPath to an OLMo-2 .gguf file.", "Open Settings");
+    const choice = await vscode.window.showInformationMessage(
+        "OLMo Local needs a model: set olmo.modelPath to an OLMo-2 .gguf file.",
+        "Open Settings",
+    );
     if (!choice) return;
-    const command = vscode.env.remoteName ? "workbench.action.openRemoteSettings" : "workbench.action.openSettings";
+    const command = vscode.env.remoteName
+        ? "workbench.action.openRemoteSettings"
+        : "workbench.action.openSettings";
     await vscode.commands.executeCommand(command, { query: "olmo.modelPath" });
 }

@@ -20,8 +20,14 @@ export interface LanguageModelChatInformation {
     };
 }
 
-export type LanguageModelInputPart = vscode.LanguageModelTextPart | vscode.LanguageModelToolResultPart | vscode.LanguageModelToolCallPart;
-export type LanguageModelResponsePart = vscode.LanguageModelTextPart | vscode.LanguageModelToolResultPart | vscode.LanguageModelToolCallPart;
+export type LanguageModelInputPart =
+    | vscode.LanguageModelTextPart
+    | vscode.LanguageModelToolResultPart
+    | vscode.LanguageModelToolCallPart;
+export type LanguageModelResponsePart =
+    | vscode.LanguageModelTextPart
+    | vscode.LanguageModelToolResultPart
+    | vscode.LanguageModelToolCallPart;
 
 /** The provider's view of a `LanguageModelChatMessage`. */
 export interface LanguageModelChatRequestMessage {
@@ -41,9 +47,14 @@ export interface PrepareLanguageModelChatModelOptions {
     readonly silent: boolean;
 }
 
-export interface LanguageModelChatProvider<T extends LanguageModelChatInformation = LanguageModelChatInformation> {
+export interface LanguageModelChatProvider<
+    T extends LanguageModelChatInformation = LanguageModelChatInformation,
+> {
     readonly onDidChangeLanguageModelChatInformation?: vscode.Event<void>;
-    provideLanguageModelChatInformation(options: PrepareLanguageModelChatModelOptions, token: vscode.CancellationToken): vscode.ProviderResult<T[]>;
+    provideLanguageModelChatInformation(
+        options: PrepareLanguageModelChatModelOptions,
+        token: vscode.CancellationToken,
+    ): vscode.ProviderResult<T[]>;
     provideLanguageModelChatResponse(
         model: T,
         messages: readonly LanguageModelChatRequestMessage[],
@@ -51,10 +62,17 @@ export interface LanguageModelChatProvider<T extends LanguageModelChatInformatio
         progress: vscode.Progress<LanguageModelResponsePart>,
         token: vscode.CancellationToken,
     ): Thenable<void>;
-    provideTokenCount(model: T, text: string | LanguageModelChatRequestMessage, token: vscode.CancellationToken): Thenable<number>;
+    provideTokenCount(
+        model: T,
+        text: string | LanguageModelChatRequestMessage,
+        token: vscode.CancellationToken,
+    ): Thenable<number>;
 }
 
 /** What `vscode.lm` gains in 1.104. */
 export interface LanguageModelChatProviderApi {
-    registerLanguageModelChatProvider(vendor: string, provider: LanguageModelChatProvider): vscode.Disposable;
+    registerLanguageModelChatProvider(
+        vendor: string,
+        provider: LanguageModelChatProvider,
+    ): vscode.Disposable;
 }

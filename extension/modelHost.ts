@@ -39,7 +39,8 @@ export class OlmoError extends Error {
 }
 
 const CRASH_WINDOW_MS = 3 * 60_000;
-const CRASHED_MESSAGE = "The OLMo model process stopped while answering. It restarts by itself; try again.";
+const CRASHED_MESSAGE =
+    "The OLMo model process stopped while answering. It restarts by itself; try again.";
 const MAX_CRASHES = 5;
 type StreamedMethod = "olmo/chat" | "olmo/explain" | "olmo/rewrite";
 
@@ -78,7 +79,8 @@ export class ModelHost implements vscode.Disposable {
             this.stateEmitter,
             this.answerEmitter,
             vscode.workspace.onDidChangeConfiguration((e) => {
-                if (MODEL_SETTINGS.some((s) => e.affectsConfiguration(s))) void this.onModelSettingsChanged();
+                if (MODEL_SETTINGS.some((s) => e.affectsConfiguration(s)))
+                    void this.onModelSettingsChanged();
             }),
         );
     }
@@ -106,10 +108,15 @@ export class ModelHost implements vscode.Disposable {
         }
         if (!params) {
             this.setState({ kind: "noModel" });
-            throw new OlmoError("noModel", "No model is set. Set olmo.modelPath to an OLMo-2 .gguf file, or run OLMo: Set Up Model.");
+            throw new OlmoError(
+                "noModel",
+                "No model is set. Set olmo.modelPath to an OLMo-2 .gguf file, or run OLMo: Set Up Model.",
+            );
         }
-        if (this.currentState.kind === "ready" && sameLoadParams(params, this.loadedParams)) return this.currentState.model;
-        if (this.loading && sameLoadParams(params, this.loading.params)) return this.loading.promise;
+        if (this.currentState.kind === "ready" && sameLoadParams(params, this.loadedParams))
+            return this.currentState.model;
+        if (this.loading && sameLoadParams(params, this.loading.params))
+            return this.loading.promise;
         const promise = this.load(params);
         this.loading = { params, promise };
         try {
@@ -128,7 +135,11 @@ export class ModelHost implements vscode.Disposable {
     }
 
     /** A typed request to the sidecar, after making sure the model is ready. */
-    async request<M extends RequestMethod>(method: M, params: ParamsOf<M>, token?: vscode.CancellationToken): Promise<ResultOf<M>> {
+    async request<M extends RequestMethod>(
+        method: M,
+        params: ParamsOf<M>,
+        token?: vscode.CancellationToken,
+    ): Promise<ResultOf<M>> {
         return this.deliver(async () => {
             await this.ensureReady();
             return this.send(await this.startClient(), method, params, token);
@@ -142,11 +153,17 @@ export class ModelHost implements vscode.Disposable {
         onPartial?: (value: PartialResults[M & keyof PartialResults]) => void,
         token?: vscode.CancellationToken,
     ): Promise<ResultOf<M>> {
-        return this.deliver(async () => this.withPartials(await this.startClient(), method, params, onPartial, token));
+        return this.deliver(async () =>
+            this.withPartials(await this.startClient(), method, params, onPartial, token),
+        );
     }
 
     /** Streams an answer: `onDelta` gets text as it is generated; cancelling returns the partial answer. */
-    chat(params: Omit<ChatParams, "partialResultToken">, onDelta: (text: string) => void, token?: vscode.CancellationToken): Promise<ChatResult> {
+    chat(
+        params: Omit<ChatParams, "partialResultToken">,
+        onDelta: (text: string) => void,
+        token?: vscode.CancellationToken,
+    ): Promise<ChatResult> {
         return this.stream("olmo/chat", params, (delta) => onDelta(delta.text), token);
     }
 
@@ -154,7 +171,12 @@ export class ModelHost implements vscode.Disposable {
      * A streamed request (chat, explain, rewrite): deltas arrive as LSP partial results on a token
      * of this request; a rewrite's delta may `replace` everything before it.
      */
-    async stream<M extends StreamedMethod>(method: M, params: Omit<ParamsOf<M>, "partialResultToken">, onDelta: (delta: ChatDelta) => void, token?: vscode.CancellationToken): Promise<ResultOf<M>> {
+    async stream<M extends StreamedMethod>(
+        method: M,
+        params: Omit<ParamsOf<M>, "partialResultToken">,
+        onDelta: (delta: ChatDelta) => void,
+        token?: vscode.CancellationToken,
+    ): Promise<ResultOf<M>> {
         const result = await this.deliver(async () => {
             await this.ensureReady();
             return this.withPartials(await this.startClient(), method, params, onDelta, token);
@@ -172,9 +194,18 @@ export class ModelHost implements vscode.Disposable {
     ): Promise<ResultOf<M>> {
         if (!onPartial) return this.send(client, method, params as ParamsOf<M>, token);
         const partialResultToken = `olmo-${++this.nextPartialToken}`;
-        const subscription = client.onProgress(new (lib().ProgressType)<PartialResults[M & keyof PartialResults]>(), partialResultToken, onPartial);
+        const subscription = client.onProgress(
+            new (lib().ProgressType)<PartialResults[M & keyof PartialResults]>(),
+            partialResultToken,
+            onPartial,
+        );
         try {
-            return await this.send(client, method, { ...params, partialResultToken } as ParamsOf<M>, token);
+            return await this.send(
+                client,
+                method,
+                { ...params, partialResultToken } as ParamsOf<M>,
+                token,
+            );
         } finally {
             subscription.dispose();
         }
@@ -190,7 +221,9 @@ export class ModelHost implements vscode.Disposable {
             return await attempt();
         } catch (error) {
             if (!(error instanceof Undelivered)) throw error;
-            this.log.info("a request did not reach the model process (it had just exited); sending it again after the restart");
+            this.log.info(
+                "a request did not reach the model process (it had just exited); sending it again after the restart",
+            );
             await this.crashHandled();
             return attempt();
         }
@@ -210,10 +243,17 @@ export class ModelHost implements vscode.Disposable {
         });
     }
 
-    private async send<M extends RequestMethod>(client: LanguageClient, method: M, params: ParamsOf<M>, token?: vscode.CancellationToken): Promise<ResultOf<M>> {
+    private async send<M extends RequestMethod>(
+        client: LanguageClient,
+        method: M,
+        params: ParamsOf<M>,
+        token?: vscode.CancellationToken,
+    ): Promise<ResultOf<M>> {
         try {
             // Without a token, leave it out: vscode-jsonrpc would send it as a second positional parameter.
-            const pending = token ? client.sendRequest(method, params, token) : client.sendRequest(method, params);
+            const pending = token
+                ? client.sendRequest(method, params, token)
+                : client.sendRequest(method, params);
             return (await pending) as ResultOf<M>;
         } catch (error) {
             const failure = toOlmoError(error);
@@ -225,7 +265,10 @@ export class ModelHost implements vscode.Disposable {
     }
 
     private gaveUpError(): OlmoError {
-        return new OlmoError("crashed", `${this.gaveUp} Run OLMo: Restart Model Process to try again.`);
+        return new OlmoError(
+            "crashed",
+            `${this.gaveUp} Run OLMo: Restart Model Process to try again.`,
+        );
     }
 
     private async startClient(): Promise<LanguageClient> {
@@ -255,11 +298,14 @@ export class ModelHost implements vscode.Disposable {
                 initializationFailedHandler: () => false,
             },
         );
-        client.onNotification("olmo/status", (status: SidecarState) => this.onSidecarStatus(status));
+        client.onNotification("olmo/status", (status: SidecarState) =>
+            this.onSidecarStatus(status),
+        );
         client.onDidChangeState((e) => {
             if (e.newState !== lib().State.Running) this.loadedParams = undefined;
             // Restarted after a crash, or the restart failed: requests no longer wait.
-            if (e.newState === lib().State.Running || e.newState === lib().State.StartFailed) this.endRestart();
+            if (e.newState === lib().State.Running || e.newState === lib().State.StartFailed)
+                this.endRestart();
         });
         this.client = client;
         try {
@@ -279,23 +325,30 @@ export class ModelHost implements vscode.Disposable {
             closed: async (): Promise<CloseHandlerResult> => {
                 const now = Date.now();
                 this.crashes.push(now);
-                while (this.crashes.length && now - this.crashes[0] > CRASH_WINDOW_MS) this.crashes.shift();
+                while (this.crashes.length && now - this.crashes[0] > CRASH_WINDOW_MS)
+                    this.crashes.shift();
                 this.loadedParams = undefined;
                 if (this.crashes.length >= MAX_CRASHES) {
                     const message = `The OLMo model process crashed ${this.crashes.length} times in 3 minutes and will not be restarted.`;
                     this.gaveUp = message;
                     this.endRestart();
                     this.setState({ kind: "error", code: "crashed", message });
-                    void vscode.window.showErrorMessage(message, "Restart", "Show Log").then((choice) => {
-                        if (choice === "Restart") void this.restart();
-                        if (choice === "Show Log") this.log.show();
-                    });
+                    void vscode.window
+                        .showErrorMessage(message, "Restart", "Show Log")
+                        .then((choice) => {
+                            if (choice === "Restart") void this.restart();
+                            if (choice === "Show Log") this.log.show();
+                        });
                     return { action: lib().CloseAction.DoNotRestart, handled: true };
                 }
-                this.log.warn(`model process exited unexpectedly (crash ${this.crashes.length} in the last 3 minutes); restarting`);
+                this.log.warn(
+                    `model process exited unexpectedly (crash ${this.crashes.length} in the last 3 minutes); restarting`,
+                );
                 this.restarting ??= pendingRestart();
                 this.setState({ kind: "stopped" });
-                await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** (this.crashes.length - 1)));
+                await new Promise((resolve) =>
+                    setTimeout(resolve, 250 * 2 ** (this.crashes.length - 1)),
+                );
                 return { action: lib().CloseAction.Restart, handled: true };
             },
         };
@@ -311,7 +364,11 @@ export class ModelHost implements vscode.Disposable {
             case "idle":
                 return;
             case "loading":
-                return this.setState({ kind: "loading", progress: status.progress, modelPath: status.modelPath });
+                return this.setState({
+                    kind: "loading",
+                    progress: status.progress,
+                    modelPath: status.modelPath,
+                });
             case "ready":
                 return this.setState({ kind: "ready", model: status.model });
             case "error":
@@ -331,7 +388,9 @@ export class ModelHost implements vscode.Disposable {
     private async onModelSettingsChanged(): Promise<void> {
         // Reload only what is already in use; an idle extension stays idle.
         if (this.currentState.kind === "stopped" && !this.client) return;
-        await this.ensureReady().catch((error: Error) => this.log.error(`reload after settings change failed: ${error.message}`));
+        await this.ensureReady().catch((error: Error) =>
+            this.log.error(`reload after settings change failed: ${error.message}`),
+        );
     }
 
     private async stopClient(): Promise<void> {
@@ -359,6 +418,7 @@ let loadedLibrary: typeof ClientLibrary | undefined;
 /** vscode-languageclient, required when first needed: starting the sidecar (see sidecarClient.ts). */
 function lib(): typeof ClientLibrary {
     // A path esbuild leaves alone: dist/sidecarClient.cjs, beside dist/extension.cjs.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a runtime require, by design
     loadedLibrary ??= require("./sidecarClient.cjs") as typeof ClientLibrary;
     return loadedLibrary;
 }
@@ -380,13 +440,19 @@ class Undelivered extends OlmoError {
 function undelivered(error: unknown): boolean {
     return (
         error instanceof lib().ConnectionError ||
-        (error instanceof lib().ResponseError && (error.code === lib().ErrorCodes.MessageWriteError || error.code === lib().ErrorCodes.ConnectionInactive))
+        (error instanceof lib().ResponseError &&
+            (error.code === lib().ErrorCodes.MessageWriteError ||
+                error.code === lib().ErrorCodes.ConnectionInactive))
     );
 }
 
 /** The process went away: before the request was written, or with it pending (vscode-jsonrpc rejects it as a ResponseError of its own). */
 function connectionLost(error: unknown): boolean {
-    return undelivered(error) || (error instanceof lib().ResponseError && error.code === lib().ErrorCodes.PendingResponseRejected);
+    return (
+        undelivered(error) ||
+        (error instanceof lib().ResponseError &&
+            error.code === lib().ErrorCodes.PendingResponseRejected)
+    );
 }
 
 function toOlmoError(error: unknown): OlmoError {
@@ -398,6 +464,7 @@ function toOlmoError(error: unknown): OlmoError {
         return new OlmoError("internal", error.message);
     }
     const message = error instanceof Error ? error.message : String(error);
-    if (/connection got disposed|pending response rejected|closed/i.test(message)) return new OlmoError("crashed", CRASHED_MESSAGE);
+    if (/connection got disposed|pending response rejected|closed/i.test(message))
+        return new OlmoError("crashed", CRASHED_MESSAGE);
     return new OlmoError("internal", message);
 }

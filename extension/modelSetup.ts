@@ -5,7 +5,11 @@ import { statfs } from "node:fs/promises";
 import * as vscode from "vscode";
 import type { ModelSource } from "../sidecar/protocol.js";
 import { OlmoError, type ModelHost } from "./modelHost.js";
-import { hubEndpointFromSettings, modelsDirectoryFromSettings, modelUriFromSettings } from "./settings.js";
+import {
+    hubEndpointFromSettings,
+    modelsDirectoryFromSettings,
+    modelUriFromSettings,
+} from "./settings.js";
 
 export interface ModelChoice {
     quantization: string;
@@ -17,10 +21,30 @@ export interface ModelChoice {
 
 export const OFFICIAL_REPO = "allenai/OLMo-2-1124-13B-Instruct-GGUF";
 export const MODEL_CHOICES: ModelChoice[] = [
-    { quantization: "Q4_K_M", file: "olmo-2-1124-13B-instruct-Q4_K_M.gguf", bytes: 8.35e9, note: "recommended: the best quality per GB" },
-    { quantization: "Q4_K_S", file: "olmo-2-1124-13B-instruct-Q4_K_S.gguf", bytes: 7.91e9, note: "slightly smaller" },
-    { quantization: "Q3_K_M", file: "olmo-2-1124-13B-instruct-Q3_K_M.gguf", bytes: 6.78e9, note: "for 8 GB GPUs; some quality loss" },
-    { quantization: "Q2_K", file: "olmo-2-1124-13B-instruct-Q2_K.gguf", bytes: 5.26e9, note: "smallest; noticeable quality loss" },
+    {
+        quantization: "Q4_K_M",
+        file: "olmo-2-1124-13B-instruct-Q4_K_M.gguf",
+        bytes: 8.35e9,
+        note: "recommended: the best quality per GB",
+    },
+    {
+        quantization: "Q4_K_S",
+        file: "olmo-2-1124-13B-instruct-Q4_K_S.gguf",
+        bytes: 7.91e9,
+        note: "slightly smaller",
+    },
+    {
+        quantization: "Q3_K_M",
+        file: "olmo-2-1124-13B-instruct-Q3_K_M.gguf",
+        bytes: 6.78e9,
+        note: "for 8 GB GPUs; some quality loss",
+    },
+    {
+        quantization: "Q2_K",
+        file: "olmo-2-1124-13B-instruct-Q2_K.gguf",
+        bytes: 5.26e9,
+        note: "smallest; noticeable quality loss",
+    },
 ];
 
 /** `hf:owner/repo/path/file.gguf` -> its parts. */
@@ -33,7 +57,10 @@ export function formatBytes(bytes: number): string {
     return bytes >= 1e9 ? `${(bytes / 1e9).toFixed(2)} GB` : `${(bytes / 1e6).toFixed(1)} MB`;
 }
 
-export function registerModelSetup(context: vscode.ExtensionContext, host: ModelHost): vscode.Disposable[] {
+export function registerModelSetup(
+    context: vscode.ExtensionContext,
+    host: ModelHost,
+): vscode.Disposable[] {
     const setup = () => runModelSetup(context, host);
     host.setModelSetup(setup);
     return [vscode.commands.registerCommand("olmo.setupModel", setup)];
@@ -42,27 +69,45 @@ export function registerModelSetup(context: vscode.ExtensionContext, host: Model
 type SetupPick = vscode.QuickPickItem & { action: "download" | "smaller" | "pick" };
 
 /** Resolves true once olmo.modelPath points at a model. */
-export async function runModelSetup(context: vscode.ExtensionContext, host: ModelHost): Promise<boolean> {
+export async function runModelSetup(
+    context: vscode.ExtensionContext,
+    host: ModelHost,
+): Promise<boolean> {
     const configured = parseHfUri(modelUriFromSettings());
     const defaultSource = configured ?? { repo: OFFICIAL_REPO, file: MODEL_CHOICES[0].file };
     const defaultChoice = MODEL_CHOICES.find((c) => c.file === defaultSource.file);
     const picks: SetupPick[] = [
         {
             label: "$(cloud-download) Download OLMo-2 13B Instruct",
-            description: defaultChoice ? `${defaultChoice.quantization}, ${formatBytes(defaultChoice.bytes)}` : defaultSource.file,
+            description: defaultChoice
+                ? `${defaultChoice.quantization}, ${formatBytes(defaultChoice.bytes)}`
+                : defaultSource.file,
             detail: `From ${defaultSource.repo} (Apache-2.0). Checked for fit before downloading.`,
             action: "download",
         },
-        { label: "$(arrow-down) Download a smaller quantization…", description: "Q4_K_S, Q3_K_M, Q2_K", action: "smaller" },
+        {
+            label: "$(arrow-down) Download a smaller quantization…",
+            description: "Q4_K_S, Q3_K_M, Q2_K",
+            action: "smaller",
+        },
         { label: "$(file) Choose a .gguf file on this computer…", action: "pick" },
     ];
-    const picked = await vscode.window.showQuickPick(picks, { title: "OLMo Local needs a model", placeHolder: "Download OLMo-2 or choose a file you have", ignoreFocusOut: true });
+    const picked = await vscode.window.showQuickPick(picks, {
+        title: "OLMo Local needs a model",
+        placeHolder: "Download OLMo-2 or choose a file you have",
+        ignoreFocusOut: true,
+    });
     if (!picked) return false;
     if (picked.action === "pick") return pickExistingFile();
     let source: ModelSource = defaultSource;
     if (picked.action === "smaller") {
         const smaller = await vscode.window.showQuickPick(
-            MODEL_CHOICES.slice(1).map((c) => ({ label: c.quantization, description: formatBytes(c.bytes), detail: c.note, choice: c })),
+            MODEL_CHOICES.slice(1).map((c) => ({
+                label: c.quantization,
+                description: formatBytes(c.bytes),
+                detail: c.note,
+                choice: c,
+            })),
             { title: "Choose a quantization", ignoreFocusOut: true },
         );
         if (!smaller) return false;
@@ -72,68 +117,110 @@ export async function runModelSetup(context: vscode.ExtensionContext, host: Mode
 }
 
 async function pickExistingFile(): Promise<boolean> {
-    const files = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { "GGUF models": ["gguf"] }, title: "Choose an OLMo-2 .gguf model" });
+    const files = await vscode.window.showOpenDialog({
+        canSelectMany: false,
+        filters: { "GGUF models": ["gguf"] },
+        title: "Choose an OLMo-2 .gguf model",
+    });
     if (!files?.[0]) return false;
-    await vscode.workspace.getConfiguration("olmo").update("modelPath", files[0].fsPath, vscode.ConfigurationTarget.Global);
+    await vscode.workspace
+        .getConfiguration("olmo")
+        .update("modelPath", files[0].fsPath, vscode.ConfigurationTarget.Global);
     return true;
 }
 
-async function downloadWithChecks(context: vscode.ExtensionContext, host: ModelHost, source: ModelSource): Promise<boolean> {
-    const directory = modelsDirectoryFromSettings() || vscode.Uri.joinPath(context.globalStorageUri, "models").fsPath;
+async function downloadWithChecks(
+    context: vscode.ExtensionContext,
+    host: ModelHost,
+    source: ModelSource,
+): Promise<boolean> {
+    const directory =
+        modelsDirectoryFromSettings() ||
+        vscode.Uri.joinPath(context.globalStorageUri, "models").fsPath;
     await vscode.workspace.fs.createDirectory(vscode.Uri.file(directory));
-    const contextSize = vscode.workspace.getConfiguration("olmo").inspect<number>("contextSize")?.globalValue ?? 4096;
+    const contextSize =
+        vscode.workspace.getConfiguration("olmo").inspect<number>("contextSize")?.globalValue ??
+        4096;
 
     const fit = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: `Checking whether ${source.file} fits this machine…`, cancellable: true },
-        (_progress, token) => host.requestWithoutModel("olmo/inspectModel", { source, contextSize }, undefined, token),
+        {
+            location: vscode.ProgressLocation.Notification,
+            title: `Checking whether ${source.file} fits this machine…`,
+            cancellable: true,
+        },
+        (_progress, token) =>
+            host.requestWithoutModel(
+                "olmo/inspectModel",
+                { source, contextSize },
+                undefined,
+                token,
+            ),
     );
     const disk = await statfs(directory);
     const freeDisk = disk.bavail * disk.bsize;
     const diskLine = `${formatBytes(fit.modelBytes)} to download, ${formatBytes(freeDisk)} free in ${directory}.`;
     if (freeDisk < fit.modelBytes) {
-        void vscode.window.showErrorMessage(`Not enough disk space for ${source.file}: ${diskLine} Set olmo.modelsDirectory to a larger disk, or choose a smaller quantization.`);
+        void vscode.window.showErrorMessage(
+            `Not enough disk space for ${source.file}: ${diskLine} Set olmo.modelsDirectory to a larger disk, or choose a smaller quantization.`,
+        );
         return false;
     }
     const go = await vscode.window.showInformationMessage(
         `${fit.message} ${diskLine}`,
-        { modal: fit.verdict === "none", detail: fit.verdict === "none" ? "It will probably fail to load." : undefined },
+        {
+            modal: fit.verdict === "none",
+            detail: fit.verdict === "none" ? "It will probably fail to load." : undefined,
+        },
         `Download (${formatBytes(fit.modelBytes)})`,
     );
     if (!go) return false;
 
-    const result = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: `Downloading ${source.file}`, cancellable: true },
-        async (progress, token) => {
-            let reported = 0;
-            return host.requestWithoutModel(
-                "olmo/download",
-                { ...source, directory },
-                (p) => {
-                    const fraction = p.receivedBytes / p.totalBytes;
-                    const left = p.bytesPerSecond > 0 ? (p.totalBytes - p.receivedBytes) / p.bytesPerSecond : Infinity;
-                    progress.report({
-                        increment: (fraction - reported) * 100,
-                        message: `${formatBytes(p.receivedBytes)} of ${formatBytes(p.totalBytes)} · ${formatBytes(p.bytesPerSecond)}/s · ${formatDuration(left)} left`,
-                    });
-                    reported = fraction;
-                },
-                token,
-            );
-        },
-    ).then(
-        (done) => done,
-        (error: unknown) => {
-            const message = error instanceof OlmoError ? error.message : String(error);
-            host.log.error(`download failed: ${message}`);
-            void vscode.window.showErrorMessage(message, "Try Again").then((choice) => {
-                if (choice) void vscode.commands.executeCommand("olmo.setupModel");
-            });
-            return undefined;
-        },
-    );
+    const result = await vscode.window
+        .withProgress(
+            {
+                location: vscode.ProgressLocation.Notification,
+                title: `Downloading ${source.file}`,
+                cancellable: true,
+            },
+            async (progress, token) => {
+                let reported = 0;
+                return host.requestWithoutModel(
+                    "olmo/download",
+                    { ...source, directory },
+                    (p) => {
+                        const fraction = p.receivedBytes / p.totalBytes;
+                        const left =
+                            p.bytesPerSecond > 0
+                                ? (p.totalBytes - p.receivedBytes) / p.bytesPerSecond
+                                : Infinity;
+                        progress.report({
+                            increment: (fraction - reported) * 100,
+                            message: `${formatBytes(p.receivedBytes)} of ${formatBytes(p.totalBytes)} · ${formatBytes(p.bytesPerSecond)}/s · ${formatDuration(left)} left`,
+                        });
+                        reported = fraction;
+                    },
+                    token,
+                );
+            },
+        )
+        .then(
+            (done) => done,
+            (error: unknown) => {
+                const message = error instanceof OlmoError ? error.message : String(error);
+                host.log.error(`download failed: ${message}`);
+                void vscode.window.showErrorMessage(message, "Try Again").then((choice) => {
+                    if (choice) void vscode.commands.executeCommand("olmo.setupModel");
+                });
+                return undefined;
+            },
+        );
     if (!result) return false;
-    host.log.info(`downloaded ${result.path} (${formatBytes(result.totalBytes)}, SHA-256 ${result.sha256}${result.resumedFromBytes ? `, resumed at ${formatBytes(result.resumedFromBytes)}` : ""})`);
-    await vscode.workspace.getConfiguration("olmo").update("modelPath", result.path, vscode.ConfigurationTarget.Global);
+    host.log.info(
+        `downloaded ${result.path} (${formatBytes(result.totalBytes)}, SHA-256 ${result.sha256}${result.resumedFromBytes ? `, resumed at ${formatBytes(result.resumedFromBytes)}` : ""})`,
+    );
+    await vscode.workspace
+        .getConfiguration("olmo")
+        .update("modelPath", result.path, vscode.ConfigurationTarget.Global);
     return true;
 }
 

@@ -4,7 +4,16 @@
 import * as vscode from "vscode";
 import type { ChatDelta, RewriteResult } from "../sidecar/protocol.js";
 import { OlmoError, type ModelHost } from "./modelHost.js";
-import { acceptRefusal, fitReplacement, leadingWhitespace, nothingToAccept, rememberInstruction, REWRITE_PRESETS, type OriginalCode, type ProposalState } from "./rewriteEdit.js";
+import {
+    acceptRefusal,
+    fitReplacement,
+    leadingWhitespace,
+    nothingToAccept,
+    rememberInstruction,
+    REWRITE_PRESETS,
+    type OriginalCode,
+    type ProposalState,
+} from "./rewriteEdit.js";
 import { codeTarget, displayName, registerSelectionAction, type CodeTarget } from "./selection.js";
 import { rewriteSamplingFromSettings } from "./settings.js";
 
@@ -13,7 +22,10 @@ const SCHEME = "olmo-rewrite";
 const REFRESH_INTERVAL_MS = 250;
 const RECENT_INSTRUCTIONS_KEY = "olmo.rewrite.recentInstructions";
 
-export function registerRewrite(context: vscode.ExtensionContext, host: ModelHost): vscode.Disposable[] {
+export function registerRewrite(
+    context: vscode.ExtensionContext,
+    host: ModelHost,
+): vscode.Disposable[] {
     const rewrites = new Rewrites(host, context.globalState);
     return [
         rewrites,
@@ -21,20 +33,36 @@ export function registerRewrite(context: vscode.ExtensionContext, host: ModelHos
         vscode.commands.registerCommand("olmo.rewriteSelection", () => rewrites.start()),
         // The keybinding's target in an editor VS Code made read-only (files.readonlyInclude, permissions, a
         // read-only session): no API tells the extension, only the editorReadonly context key (package.json).
-        vscode.commands.registerCommand("olmo.rewriteReadonly", () => refuseReadonly(vscode.window.activeTextEditor?.document)),
-        vscode.commands.registerCommand("olmo.acceptRewrite", (uri?: vscode.Uri) => rewrites.accept(uri)),
-        vscode.commands.registerCommand("olmo.rejectRewrite", (uri?: vscode.Uri) => rewrites.reject(uri)),
-        registerSelectionAction("OLMo: Rewrite…", "olmo.rewriteSelection", vscode.CodeActionKind.RefactorRewrite, isWritable),
+        vscode.commands.registerCommand("olmo.rewriteReadonly", () =>
+            refuseReadonly(vscode.window.activeTextEditor?.document),
+        ),
+        vscode.commands.registerCommand("olmo.acceptRewrite", (uri?: vscode.Uri) =>
+            rewrites.accept(uri),
+        ),
+        vscode.commands.registerCommand("olmo.rejectRewrite", (uri?: vscode.Uri) =>
+            rewrites.reject(uri),
+        ),
+        registerSelectionAction(
+            "OLMo: Rewrite…",
+            "olmo.rewriteSelection",
+            vscode.CodeActionKind.RefactorRewrite,
+            isWritable,
+        ),
     ];
 }
 
 function isWritable(document: vscode.TextDocument): boolean {
-    return document.uri.scheme !== SCHEME && vscode.workspace.fs.isWritableFileSystem(document.uri.scheme) !== false;
+    return (
+        document.uri.scheme !== SCHEME &&
+        vscode.workspace.fs.isWritableFileSystem(document.uri.scheme) !== false
+    );
 }
 
 function refuseReadonly(document: vscode.TextDocument | undefined): void {
     const name = document ? displayName(document) : "This editor";
-    void vscode.window.showInformationMessage(`${name} is read-only, so OLMo cannot rewrite it. OLMo: Explain Selection works on it.`);
+    void vscode.window.showInformationMessage(
+        `${name} is read-only, so OLMo cannot rewrite it. OLMo: Explain Selection works on it.`,
+    );
 }
 
 /** The read-only documents on both sides of the diff. */
@@ -90,7 +118,10 @@ class Rewrites implements vscode.Disposable {
         // Closing the diff is a Reject.
         this.tabListener = vscode.window.tabGroups.onDidChangeTabs(({ closed }) => {
             for (const tab of closed) {
-                const rewrite = tab.input instanceof vscode.TabInputTextDiff ? this.find(tab.input.modified) : undefined;
+                const rewrite =
+                    tab.input instanceof vscode.TabInputTextDiff
+                        ? this.find(tab.input.modified)
+                        : undefined;
                 if (rewrite) this.discard(rewrite);
             }
         });
@@ -103,7 +134,9 @@ class Rewrites implements vscode.Disposable {
         if (!target) return;
         const key = target.document.uri.toString();
         if (this.active.get(key)?.state === "streaming") {
-            void vscode.window.showWarningMessage(`A rewrite of ${target.fileName} is still running: let it finish or cancel it before starting another.`);
+            void vscode.window.showWarningMessage(
+                `A rewrite of ${target.fileName} is still running: let it finish or cancel it before starting another.`,
+            );
             return;
         }
         const versionAtStart = target.document.version;
@@ -117,7 +150,11 @@ class Rewrites implements vscode.Disposable {
         const baseName = target.document.uri.path.split("/").pop() || "code";
         const rewrite: Rewrite = {
             target,
-            original: { text: target.code, linePrefix: linePrefix(target), eol: target.document.eol === vscode.EndOfLine.CRLF ? "\r\n" : "\n" },
+            original: {
+                text: target.code,
+                linePrefix: linePrefix(target),
+                eol: target.document.eol === vscode.EndOfLine.CRLF ? "\r\n" : "\n",
+            },
             versionAtStart,
             originalUri: vscode.Uri.from({ scheme: SCHEME, path: `/${id}/original/${baseName}` }),
             proposalUri: vscode.Uri.from({ scheme: SCHEME, path: `/${id}/proposal/${baseName}` }),
@@ -137,20 +174,46 @@ class Rewrites implements vscode.Disposable {
         this.documents.set(rewrite.proposalUri, "");
         // Highlighted as the original even when its name says nothing (untitled documents).
         for (const uri of [rewrite.originalUri, rewrite.proposalUri]) {
-            await vscode.languages.setTextDocumentLanguage(await vscode.workspace.openTextDocument(uri), target.document.languageId);
+            await vscode.languages.setTextDocumentLanguage(
+                await vscode.workspace.openTextDocument(uri),
+                target.document.languageId,
+            );
         }
         const title = `${target.fileName} (${linesPhrase(target.lines)}) ↔ OLMo's rewrite`;
-        await vscode.commands.executeCommand("vscode.diff", rewrite.originalUri, rewrite.proposalUri, title, { preview: false });
+        await vscode.commands.executeCommand(
+            "vscode.diff",
+            rewrite.originalUri,
+            rewrite.proposalUri,
+            title,
+            { preview: false },
+        );
     }
 
     private async generate(rewrite: Rewrite, instruction: string): Promise<void> {
         const { target } = rewrite;
-        const progress = { location: vscode.ProgressLocation.Notification, title: `OLMo: rewriting ${target.fileName} (${linesPhrase(target.lines)})…`, cancellable: true };
+        const progress = {
+            location: vscode.ProgressLocation.Notification,
+            title: `OLMo: rewriting ${target.fileName} (${linesPhrase(target.lines)})…`,
+            cancellable: true,
+        };
         await vscode.window.withProgress(progress, async (_progress, cancelButton) => {
-            const cancelled = cancelButton.onCancellationRequested(() => rewrite.cancellation.cancel());
+            const cancelled = cancelButton.onCancellationRequested(() =>
+                rewrite.cancellation.cancel(),
+            );
             try {
-                const params = { code: target.code, language: target.document.languageId, fileName: target.fileName, instruction, sampling: rewriteSamplingFromSettings() };
-                const result = await this.host.stream("olmo/rewrite", params, (delta) => this.onDelta(rewrite, delta), rewrite.cancellation.token);
+                const params = {
+                    code: target.code,
+                    language: target.document.languageId,
+                    fileName: target.fileName,
+                    instruction,
+                    sampling: rewriteSamplingFromSettings(),
+                };
+                const result = await this.host.stream(
+                    "olmo/rewrite",
+                    params,
+                    (delta) => this.onDelta(rewrite, delta),
+                    rewrite.cancellation.token,
+                );
                 this.finish(rewrite, result);
             } catch (error) {
                 this.fail(rewrite, error);
@@ -176,7 +239,9 @@ class Rewrites implements vscode.Disposable {
     private finish(rewrite: Rewrite, result: RewriteResult): void {
         if (!this.isActive(rewrite)) return;
         if (result.stopReason === "cancelled") {
-            this.host.log.info(`rewrite of ${rewrite.target.fileName} cancelled after ${result.usage.completionTokens} tokens`);
+            this.host.log.info(
+                `rewrite of ${rewrite.target.fileName} cancelled after ${result.usage.completionTokens} tokens`,
+            );
             return this.discard(rewrite);
         }
         clearTimeout(rewrite.refreshTimer);
@@ -185,19 +250,30 @@ class Rewrites implements vscode.Disposable {
         this.showProposal(rewrite);
         const { target } = rewrite;
         // The proposal in full, for the log reader (and the end-to-end test).
-        this.host.log.debug(`rewrite ready: ${JSON.stringify({ fileName: target.fileName, lines: target.lines, stopReason: result.stopReason, code: result.code, replacement: rewrite.replacement })}`);
+        this.host.log.debug(
+            `rewrite ready: ${JSON.stringify({ fileName: target.fileName, lines: target.lines, stopReason: result.stopReason, code: result.code, replacement: rewrite.replacement })}`,
+        );
         const nothing = nothingToAccept(rewrite.replacement, target.code);
         if (nothing) {
             this.discard(rewrite);
             void vscode.window.showInformationMessage(nothing);
             return;
         }
-        const cutOff = result.stopReason === "eos" ? "" : " It stopped at the length limit, so it may be incomplete.";
-        void vscode.window.showInformationMessage(`OLMo's rewrite of ${target.fileName} (${linesPhrase(target.lines)}) is ready.${cutOff}`, "Accept", "Reject").then((choice) => {
-            if (!choice || !this.isActive(rewrite)) return;
-            if (choice === "Accept") void this.apply(rewrite);
-            else this.discard(rewrite);
-        });
+        const cutOff =
+            result.stopReason === "eos"
+                ? ""
+                : " It stopped at the length limit, so it may be incomplete.";
+        void vscode.window
+            .showInformationMessage(
+                `OLMo's rewrite of ${target.fileName} (${linesPhrase(target.lines)}) is ready.${cutOff}`,
+                "Accept",
+                "Reject",
+            )
+            .then((choice) => {
+                if (!choice || !this.isActive(rewrite)) return;
+                if (choice === "Accept") void this.apply(rewrite);
+                else this.discard(rewrite);
+            });
     }
 
     private fail(rewrite: Rewrite, error: unknown): void {
@@ -209,12 +285,17 @@ class Rewrites implements vscode.Disposable {
         }
         const message = error instanceof Error ? error.message : String(error);
         this.host.log.error(`rewrite of ${rewrite.target.fileName} failed: ${message}`);
-        void vscode.window.showErrorMessage(`OLMo could not rewrite ${rewrite.target.fileName}: ${message}`);
+        void vscode.window.showErrorMessage(
+            `OLMo could not rewrite ${rewrite.target.fileName}: ${message}`,
+        );
     }
 
     async accept(uri?: vscode.Uri): Promise<void> {
         const rewrite = this.find(uri ?? activeDiffProposal());
-        if (!rewrite) return void vscode.window.showInformationMessage("No OLMo rewrite is waiting to be accepted.");
+        if (!rewrite)
+            return void vscode.window.showInformationMessage(
+                "No OLMo rewrite is waiting to be accepted.",
+            );
         await this.apply(rewrite);
     }
 
@@ -233,10 +314,16 @@ class Rewrites implements vscode.Disposable {
         const edit = new vscode.WorkspaceEdit();
         edit.replace(document.uri, range, rewrite.replacement);
         if (!(await vscode.workspace.applyEdit(edit))) {
-            return void vscode.window.showWarningMessage(`The rewrite could not be applied to ${fileName} (is it read-only?).`);
+            return void vscode.window.showWarningMessage(
+                `The rewrite could not be applied to ${fileName} (is it read-only?).`,
+            );
         }
-        const end = document.positionAt(document.offsetAt(range.start) + rewrite.replacement.length);
-        await vscode.window.showTextDocument(document, { selection: new vscode.Range(range.start, end) });
+        const end = document.positionAt(
+            document.offsetAt(range.start) + rewrite.replacement.length,
+        );
+        await vscode.window.showTextDocument(document, {
+            selection: new vscode.Range(range.start, end),
+        });
     }
 
     private refusal(rewrite: Rewrite): string | undefined {
@@ -259,7 +346,13 @@ class Rewrites implements vscode.Disposable {
         rewrite.cancellation.dispose();
         clearTimeout(rewrite.refreshTimer);
         const proposal = rewrite.proposalUri.toString();
-        const tabs = vscode.window.tabGroups.all.flatMap((group) => group.tabs).filter((tab) => tab.input instanceof vscode.TabInputTextDiff && tab.input.modified.toString() === proposal);
+        const tabs = vscode.window.tabGroups.all
+            .flatMap((group) => group.tabs)
+            .filter(
+                (tab) =>
+                    tab.input instanceof vscode.TabInputTextDiff &&
+                    tab.input.modified.toString() === proposal,
+            );
         void vscode.window.tabGroups.close(tabs).then(() => {
             this.documents.delete(rewrite.originalUri);
             this.documents.delete(rewrite.proposalUri);
@@ -273,7 +366,11 @@ class Rewrites implements vscode.Disposable {
     /** The rewrite shown with `uri` on either side of its diff. */
     private find(uri: vscode.Uri | undefined): Rewrite | undefined {
         const wanted = uri?.toString();
-        return [...this.active.values()].find((rewrite) => rewrite.proposalUri.toString() === wanted || rewrite.originalUri.toString() === wanted);
+        return [...this.active.values()].find(
+            (rewrite) =>
+                rewrite.proposalUri.toString() === wanted ||
+                rewrite.originalUri.toString() === wanted,
+        );
     }
 
     dispose(): void {
@@ -290,7 +387,9 @@ function activeDiffProposal(): vscode.Uri | undefined {
 
 /** The whitespace before the selection on its first line (see OriginalCode.linePrefix). */
 function linePrefix(target: CodeTarget): string {
-    return leadingWhitespace(target.document.lineAt(target.range.start.line).text.slice(0, target.range.start.character));
+    return leadingWhitespace(
+        target.document.lineAt(target.range.start.line).text.slice(0, target.range.start.character),
+    );
 }
 
 function linesPhrase(lines: string): string {
@@ -304,7 +403,11 @@ async function pickInstruction(globalState: vscode.Memento): Promise<string | un
     const recent = globalState.get<string[]>(RECENT_INSTRUCTIONS_KEY, []);
     const listed: InstructionItem[] = [
         ...recent.map((text) => ({ label: text, description: "recent", instruction: text })),
-        ...REWRITE_PRESETS.map((preset) => ({ label: preset.label, description: preset.instruction, instruction: preset.instruction })),
+        ...REWRITE_PRESETS.map((preset) => ({
+            label: preset.label,
+            description: preset.instruction,
+            instruction: preset.instruction,
+        })),
     ];
     const pick = vscode.window.createQuickPick<InstructionItem>();
     pick.title = "OLMo: Rewrite Selection";
@@ -312,8 +415,14 @@ async function pickInstruction(globalState: vscode.Memento): Promise<string | un
     pick.items = listed;
     pick.onDidChangeValue((value) => {
         const typed = value.trim();
-        const own = { label: typed, description: "your instruction", instruction: typed, alwaysShow: true };
-        pick.items = typed && !listed.some((item) => item.label === typed) ? [own, ...listed] : listed;
+        const own = {
+            label: typed,
+            description: "your instruction",
+            instruction: typed,
+            alwaysShow: true,
+        };
+        pick.items =
+            typed && !listed.some((item) => item.label === typed) ? [own, ...listed] : listed;
     });
     const chosen = await new Promise<InstructionItem | undefined>((resolve) => {
         pick.onDidAccept(() => resolve(pick.selectedItems[0]));
@@ -321,6 +430,10 @@ async function pickInstruction(globalState: vscode.Memento): Promise<string | un
         pick.show();
     });
     pick.dispose();
-    if (chosen) await globalState.update(RECENT_INSTRUCTIONS_KEY, rememberInstruction(recent, chosen.instruction));
+    if (chosen)
+        await globalState.update(
+            RECENT_INSTRUCTIONS_KEY,
+            rememberInstruction(recent, chosen.instruction),
+        );
     return chosen?.instruction;
 }

@@ -54,7 +54,8 @@ export function commonIndent(lines: readonly string[]): string {
             continue;
         }
         let same = 0;
-        while (same < common.length && same < indent.length && common[same] === indent[same]) same++;
+        while (same < common.length && same < indent.length && common[same] === indent[same])
+            same++;
         common = common.slice(0, same);
     }
     return common ?? "";
@@ -81,18 +82,21 @@ export function acceptRefusal(check: {
     versionNow: number | undefined;
 }): string | undefined {
     // A changed document rules the proposal out for good, so it is said first.
-    if (check.versionNow === undefined) return `${check.fileName} was closed after the rewrite started. Run Rewrite Selection again.`;
+    if (check.versionNow === undefined)
+        return `${check.fileName} was closed after the rewrite started. Run Rewrite Selection again.`;
     if (check.versionNow !== check.versionAtStart) {
         return `${check.fileName} changed after the rewrite started, so the selected code may no longer be where it was. Run Rewrite Selection again.`;
     }
-    if (check.state === "streaming") return "The proposal is still being written: wait for it to finish, or Reject it.";
+    if (check.state === "streaming")
+        return "The proposal is still being written: wait for it to finish, or Reject it.";
     return nothingToAccept(check.replacement, check.originalText);
 }
 
 /** Why a finished proposal offers nothing to accept (no code, or no change), or undefined. */
 export function nothingToAccept(replacement: string, originalText: string): string | undefined {
     if (replacement === "") return "OLMo proposed no code, so there is nothing to accept.";
-    if (replacement === originalText) return "OLMo proposed the same code as the original: there is nothing to change.";
+    if (replacement === originalText)
+        return "OLMo proposed the same code as the original: there is nothing to change.";
     return undefined;
 }
 
@@ -103,10 +107,23 @@ export interface RewritePreset {
 
 export const REWRITE_PRESETS: readonly RewritePreset[] = [
     { label: "Simplify", instruction: "Simplify this code without changing what it does." },
-    { label: "Add comments", instruction: "Add short comments that explain why the code does what it does. Do not change the code itself." },
-    { label: "Fix bugs", instruction: "Fix any bugs in this code. Keep everything that works as it is." },
-    { label: "Add types", instruction: "Add precise type annotations. Do not change the behaviour." },
-    { label: "Make it faster", instruction: "Make this code faster without changing what it returns or its side effects." },
+    {
+        label: "Add comments",
+        instruction:
+            "Add short comments that explain why the code does what it does. Do not change the code itself.",
+    },
+    {
+        label: "Fix bugs",
+        instruction: "Fix any bugs in this code. Keep everything that works as it is.",
+    },
+    {
+        label: "Add types",
+        instruction: "Add precise type annotations. Do not change the behaviour.",
+    },
+    {
+        label: "Make it faster",
+        instruction: "Make this code faster without changing what it returns or its side effects.",
+    },
 ];
 
 export const RECENT_INSTRUCTIONS_KEPT = 5;
@@ -114,6 +131,13 @@ export const RECENT_INSTRUCTIONS_KEPT = 5;
 /** The recent custom instructions after using `instruction`: most recent first, no duplicates, presets left out. */
 export function rememberInstruction(recent: readonly string[], instruction: string): string[] {
     const text = instruction.trim();
-    if (text === "" || REWRITE_PRESETS.some((preset) => preset.label === text || preset.instruction === text)) return [...recent];
-    return [text, ...recent.filter((earlier) => earlier !== text)].slice(0, RECENT_INSTRUCTIONS_KEPT);
+    if (
+        text === "" ||
+        REWRITE_PRESETS.some((preset) => preset.label === text || preset.instruction === text)
+    )
+        return [...recent];
+    return [text, ...recent.filter((earlier) => earlier !== text)].slice(
+        0,
+        RECENT_INSTRUCTIONS_KEPT,
+    );
 }

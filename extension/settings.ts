@@ -41,7 +41,8 @@ export function samplingFromSettings(): Sampling {
  */
 export function rewriteSamplingFromSettings(): Sampling {
     const maxTokens = vscode.workspace.getConfiguration(SECTION).inspect<number>("maxTokens");
-    const explicit = maxTokens?.workspaceFolderValue ?? maxTokens?.workspaceValue ?? maxTokens?.globalValue;
+    const explicit =
+        maxTokens?.workspaceFolderValue ?? maxTokens?.workspaceValue ?? maxTokens?.globalValue;
     return explicit === undefined ? {} : { maxTokens: Math.max(1, Math.round(explicit)) };
 }
 
@@ -50,7 +51,9 @@ export function systemPromptFromSettings(): string {
 }
 
 /** Settings whose change needs the model loaded again. */
-export const MODEL_SETTINGS = ["modelPath", "gpu", "gpuLayers", "contextSize", "threads"].map((k) => `${SECTION}.${k}`);
+export const MODEL_SETTINGS = ["modelPath", "gpu", "gpuLayers", "contextSize", "threads"].map(
+    (k) => `${SECTION}.${k}`,
+);
 
 export function sameLoadParams(a: LoadParams | undefined, b: LoadParams | undefined): boolean {
     return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);

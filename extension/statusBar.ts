@@ -5,7 +5,11 @@ import type { ChatResult } from "../sidecar/protocol.js";
 import type { HostState, ModelHost } from "./modelHost.js";
 
 export class StatusBar implements vscode.Disposable {
-    private readonly item = vscode.window.createStatusBarItem("olmo.status", vscode.StatusBarAlignment.Right, 100);
+    private readonly item = vscode.window.createStatusBarItem(
+        "olmo.status",
+        vscode.StatusBarAlignment.Right,
+        100,
+    );
     private lastAnswer?: ChatResult;
     private readonly subscriptions: vscode.Disposable[];
 
@@ -28,7 +32,9 @@ export class StatusBar implements vscode.Disposable {
         this.item.text = text;
         this.item.tooltip = tooltip;
         this.item.accessibilityInformation = { label, role: "button" };
-        this.item.backgroundColor = error ? new vscode.ThemeColor("statusBarItem.errorBackground") : undefined;
+        this.item.backgroundColor = error
+            ? new vscode.ThemeColor("statusBarItem.errorBackground")
+            : undefined;
     }
 
     dispose(): void {
@@ -37,34 +43,75 @@ export class StatusBar implements vscode.Disposable {
     }
 }
 
-export function describe(state: HostState, last?: ChatResult): { text: string; label: string; tooltip: string; error: boolean } {
+export function describe(
+    state: HostState,
+    last?: ChatResult,
+): { text: string; label: string; tooltip: string; error: boolean } {
     switch (state.kind) {
         case "stopped":
-            return { text: "$(sparkle) OLMo", label: "OLMo Local: idle", tooltip: "OLMo Local: the model loads on first use.", error: false };
+            return {
+                text: "$(sparkle) OLMo",
+                label: "OLMo Local: idle",
+                tooltip: "OLMo Local: the model loads on first use.",
+                error: false,
+            };
         case "noModel":
-            return { text: "$(sparkle) OLMo: no model", label: "OLMo Local: no model set", tooltip: "Set olmo.modelPath to an OLMo-2 .gguf file.", error: false };
+            return {
+                text: "$(sparkle) OLMo: no model",
+                label: "OLMo Local: no model set",
+                tooltip: "Set olmo.modelPath to an OLMo-2 .gguf file.",
+                error: false,
+            };
         case "starting":
-            return { text: "$(loading~spin) OLMo", label: "OLMo Local: starting", tooltip: "Starting the model process…", error: false };
+            return {
+                text: "$(loading~spin) OLMo",
+                label: "OLMo Local: starting",
+                tooltip: "Starting the model process…",
+                error: false,
+            };
         case "loading": {
             const percent = Math.round(state.progress * 100);
-            return { text: `$(loading~spin) OLMo ${percent}%`, label: `OLMo Local: loading ${percent}%`, tooltip: `Loading ${state.modelPath}`, error: false };
+            return {
+                text: `$(loading~spin) OLMo ${percent}%`,
+                label: `OLMo Local: loading ${percent}%`,
+                tooltip: `Loading ${state.modelPath}`,
+                error: false,
+            };
         }
         case "ready": {
             const m = state.model;
             // On a GPU backend the layers on the GPU tell whether it is really used ("is my GPU used?").
-            const offload = m.backend === "cpu" ? "CPU" : `${m.backend.toUpperCase()} ${m.gpuLayers}/${m.totalLayers}`;
-            const speed = last && last.timings.tokensPerSecond > 0 ? ` · ${last.timings.tokensPerSecond.toFixed(1)} tok/s` : "";
+            const offload =
+                m.backend === "cpu"
+                    ? "CPU"
+                    : `${m.backend.toUpperCase()} ${m.gpuLayers}/${m.totalLayers}`;
+            const speed =
+                last && last.timings.tokensPerSecond > 0
+                    ? ` · ${last.timings.tokensPerSecond.toFixed(1)} tok/s`
+                    : "";
             const tooltip = [
                 `${m.name} (${m.quantization})`,
                 `Backend: ${m.backend}${m.gpuName ? ` (${m.gpuName})` : ""}, ${m.gpuLayers} of ${m.totalLayers} layers on the GPU`,
                 `Context: ${m.contextSize} tokens, ${m.threads} threads, loaded in ${(m.loadMs / 1000).toFixed(1)} s`,
-                last ? `Last answer: ${last.timings.tokensPerSecond.toFixed(1)} tok/s, first token after ${Math.round(last.timings.timeToFirstTokenMs)} ms` : "",
+                last
+                    ? `Last answer: ${last.timings.tokensPerSecond.toFixed(1)} tok/s, first token after ${Math.round(last.timings.timeToFirstTokenMs)} ms`
+                    : "",
             ]
                 .filter(Boolean)
                 .join("\n");
-            return { text: `$(sparkle) OLMo ${offload}${speed}`, label: `OLMo Local: ready, ${m.name} on ${offload}${m.backend === "cpu" ? "" : " layers"}${speed}`, tooltip, error: false };
+            return {
+                text: `$(sparkle) OLMo ${offload}${speed}`,
+                label: `OLMo Local: ready, ${m.name} on ${offload}${m.backend === "cpu" ? "" : " layers"}${speed}`,
+                tooltip,
+                error: false,
+            };
         }
         case "error":
-            return { text: "$(error) OLMo", label: `OLMo Local: error: ${state.message}`, tooltip: state.message, error: true };
+            return {
+                text: "$(error) OLMo",
+                label: `OLMo Local: error: ${state.message}`,
+                tooltip: state.message,
+                error: true,
+            };
     }
 }

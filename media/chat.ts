@@ -37,14 +37,30 @@ function icon(name: string): HTMLElement {
     return h("span", { class: `codicon codicon-${name}`, "aria-hidden": "true" });
 }
 
-function button(label: string, iconName: string, attributes: Record<string, string> = {}, text?: string): HTMLButtonElement {
-    return h("button", { type: "button", "aria-label": label, title: label, ...attributes }, icon(iconName), ...(text ? [h("span", {}, text)] : []));
+function button(
+    label: string,
+    iconName: string,
+    attributes: Record<string, string> = {},
+    text?: string,
+): HTMLButtonElement {
+    return h(
+        "button",
+        { type: "button", "aria-label": label, title: label, ...attributes },
+        icon(iconName),
+        ...(text ? [h("span", {}, text)] : []),
+    );
 }
 
 // ---- The page -------------------------------------------------------------------------------
 
 const banner = h("div", { class: "banner", role: "status", hidden: "" });
-const messageList = h("div", { class: "messages", role: "log", "aria-live": "polite", "aria-label": "Conversation", tabindex: "0" });
+const messageList = h("div", {
+    class: "messages",
+    role: "log",
+    "aria-live": "polite",
+    "aria-label": "Conversation",
+    tabindex: "0",
+});
 const emptyState = h(
     "div",
     { class: "empty-state" },
@@ -63,7 +79,11 @@ const historyPanel = h(
     historyEmpty,
 );
 
-const contextChip = h("button", { type: "button", class: "chip context-chip", "aria-pressed": "false" });
+const contextChip = h("button", {
+    type: "button",
+    class: "chip context-chip",
+    "aria-pressed": "false",
+});
 const meter = h("meter", { min: "0", max: "1", value: "0", "aria-label": "Context used" });
 const meterText = h("span", { class: "meter-text" });
 const tokenMeter = h("div", { class: "token-meter", hidden: "" }, meter, meterText);
@@ -181,17 +201,35 @@ function placeChildren(parent: HTMLElement, children: HTMLElement[]): void {
 
 function messageElement(message: Message): HTMLElement {
     const author = message.role === "user" ? "You" : "OLMo";
-    const article = h("article", { class: `message ${message.role}`, "data-id": message.id, "aria-label": author });
+    const article = h("article", {
+        class: `message ${message.role}`,
+        "data-id": message.id,
+        "aria-label": author,
+    });
     article.append(h("div", { class: "author" }, author));
     if (message.role === "user" && message.context) {
         const c = message.context;
-        const where = c.wholeFile ? c.fileName : `${c.fileName}:${lineRange(c.startLine, c.endLine)}`;
-        article.append(h("div", { class: "chip attached", title: c.path }, icon("file-code"), h("span", {}, where)));
+        const where = c.wholeFile
+            ? c.fileName
+            : `${c.fileName}:${lineRange(c.startLine, c.endLine)}`;
+        article.append(
+            h(
+                "div",
+                { class: "chip attached", title: c.path },
+                icon("file-code"),
+                h("span", {}, where),
+            ),
+        );
     }
     if (message.role === "assistant" && message.droppedMessages) {
         const n = message.droppedMessages;
-        const text = n === 1 ? "1 earlier message was left out to fit the context." : `${n} earlier messages were left out to fit the context.`;
-        article.append(h("div", { class: "notice", role: "note" }, icon("info"), h("span", {}, text)));
+        const text =
+            n === 1
+                ? "1 earlier message was left out to fit the context."
+                : `${n} earlier messages were left out to fit the context.`;
+        article.append(
+            h("div", { class: "notice", role: "note" }, icon("info"), h("span", {}, text)),
+        );
     }
     article.append(h("div", { class: "markdown" }, renderer.render(message.text)));
     if (message.role === "assistant") appendAnswerStatus(article, message);
@@ -207,20 +245,53 @@ function appendAnswerStatus(article: HTMLElement, message: AssistantMessage): vo
     switch (message.state) {
         case "streaming":
             article.setAttribute("aria-busy", "true");
-            if (message.text === "") article.append(h("div", { class: "generating" }, icon("loading codicon-modifier-spin"), h("span", {}, "Generating…")));
+            if (message.text === "")
+                article.append(
+                    h(
+                        "div",
+                        { class: "generating" },
+                        icon("loading codicon-modifier-spin"),
+                        h("span", {}, "Generating…"),
+                    ),
+                );
             return;
         case "done":
             return;
         case "stopped":
-            article.append(h("div", { class: "answer-note" }, icon("debug-stop"), h("span", {}, "Stopped")));
+            article.append(
+                h("div", { class: "answer-note" }, icon("debug-stop"), h("span", {}, "Stopped")),
+            );
             return;
         case "truncated":
-            article.append(h("div", { class: "answer-note" }, icon("warning"), h("span", {}, "The answer reached its length limit (olmo.maxTokens) or the end of the context.")));
+            article.append(
+                h(
+                    "div",
+                    { class: "answer-note" },
+                    icon("warning"),
+                    h(
+                        "span",
+                        {},
+                        "The answer reached its length limit (olmo.maxTokens) or the end of the context.",
+                    ),
+                ),
+            );
             return;
         case "failed": {
-            const actions = h("div", { class: "actions" }, button("Retry this answer", "refresh", { "data-command": "retry" }, "Retry"));
+            const actions = h(
+                "div",
+                { class: "actions" },
+                button("Retry this answer", "refresh", { "data-command": "retry" }, "Retry"),
+            );
             if (message.error?.code === "noModel") actions.append(...modelSetupButtons());
-            article.append(h("div", { class: "error-box", role: "alert" }, icon("error"), h("span", {}, message.error?.message ?? "The answer failed."), actions));
+            article.append(
+                h(
+                    "div",
+                    { class: "error-box", role: "alert" },
+                    icon("error"),
+                    h("span", {}, message.error?.message ?? "The answer failed."),
+                    actions,
+                ),
+            );
             return;
         }
     }
@@ -237,7 +308,9 @@ messageList.addEventListener("click", (event) => {
         if (isOpenableLink(href)) post({ type: "openLink", href });
         return;
     }
-    const codeButton = target.closest<HTMLButtonElement>(".markdown .code-block button.code-action");
+    const codeButton = target.closest<HTMLButtonElement>(
+        ".markdown .code-block button.code-action",
+    );
     if (codeButton) return runCodeAction(codeButton);
     const commandButton = target.closest<HTMLElement>("button[data-command]");
     if (!commandButton || commandButton.closest(".markdown")) return;
@@ -286,10 +359,20 @@ function renderModel(model: ModelStatus): void {
             );
             return;
         case "loading": {
-            const percent = model.progress === undefined ? undefined : Math.round(model.progress * 100);
+            const percent =
+                model.progress === undefined ? undefined : Math.round(model.progress * 100);
             const progress = h("progress", { max: "100", "aria-label": "Loading the model" });
             if (percent !== undefined) progress.value = percent;
-            banner.replaceChildren(h("span", {}, percent === undefined ? "Starting the model…" : `Loading the model… ${percent}%`), progress);
+            banner.replaceChildren(
+                h(
+                    "span",
+                    {},
+                    percent === undefined
+                        ? "Starting the model…"
+                        : `Loading the model… ${percent}%`,
+                ),
+                progress,
+            );
             return;
         }
         case "error":
@@ -299,8 +382,18 @@ function renderModel(model: ModelStatus): void {
                 h(
                     "div",
                     { class: "actions" },
-                    button("Restart the model process", "debug-restart", { "data-command": "restartModel", class: "primary" }, "Restart"),
-                    button("Show the OLMo log", "output", { "data-command": "showLog" }, "Show Log"),
+                    button(
+                        "Restart the model process",
+                        "debug-restart",
+                        { "data-command": "restartModel", class: "primary" },
+                        "Restart",
+                    ),
+                    button(
+                        "Show the OLMo log",
+                        "output",
+                        { "data-command": "showLog" },
+                        "Show Log",
+                    ),
                 ),
             );
             return;
@@ -312,14 +405,31 @@ function renderModel(model: ModelStatus): void {
 
 function modelSetupButtons(): HTMLButtonElement[] {
     return [
-        button("Download a model or choose a file", "cloud-download", { "data-command": "setUpModel", class: "primary" }, "Set Up Model"),
-        button("Open the olmo.modelPath setting", "gear", { "data-command": "openModelSettings" }, "Open Settings"),
+        button(
+            "Download a model or choose a file",
+            "cloud-download",
+            { "data-command": "setUpModel", class: "primary" },
+            "Set Up Model",
+        ),
+        button(
+            "Open the olmo.modelPath setting",
+            "gear",
+            { "data-command": "openModelSettings" },
+            "Open Settings",
+        ),
     ];
 }
 
 banner.addEventListener("click", (event) => {
-    const command = (event.target as HTMLElement).closest<HTMLElement>("button[data-command]")?.dataset.command;
-    if (command === "setUpModel" || command === "openModelSettings" || command === "restartModel" || command === "showLog") post({ type: command });
+    const command = (event.target as HTMLElement).closest<HTMLElement>("button[data-command]")
+        ?.dataset.command;
+    if (
+        command === "setUpModel" ||
+        command === "openModelSettings" ||
+        command === "restartModel" ||
+        command === "showLog"
+    )
+        post({ type: command });
 });
 
 function renderContext(context: EditorContext): void {
@@ -333,15 +443,23 @@ function renderContext(context: EditorContext): void {
         contextChip.setAttribute("aria-label", context.unavailableReason ?? "No code to add");
         return;
     }
-    const where = available.wholeFile ? `${available.fileName} (whole file)` : `${available.fileName}:${lineRange(available.startLine, available.endLine)}`;
+    const where = available.wholeFile
+        ? `${available.fileName} (whole file)`
+        : `${available.fileName}:${lineRange(available.startLine, available.endLine)}`;
     contextChip.replaceChildren(icon(context.enabled ? "check" : "add"), h("span", {}, where));
-    const label = context.enabled ? `${where} will be added to the next message; press to leave it out` : `Add ${where} to the next message`;
+    const label = context.enabled
+        ? `${where} will be added to the next message; press to leave it out`
+        : `Add ${where} to the next message`;
     contextChip.title = label;
     contextChip.setAttribute("aria-label", label);
 }
 
 contextChip.addEventListener("click", () => {
-    if (snapshot) post({ type: "setContextEnabled", enabled: contextChip.getAttribute("aria-pressed") !== "true" });
+    if (snapshot)
+        post({
+            type: "setContextEnabled",
+            enabled: contextChip.getAttribute("aria-pressed") !== "true",
+        });
 });
 
 function renderTokens(tokens: TokenMeter | undefined): void {
@@ -361,24 +479,39 @@ function renderTokens(tokens: TokenMeter | undefined): void {
 // ---- History ---------------------------------------------------------------------------------
 
 function renderHistory(history: ConversationSummary[]): void {
-    const focusedId = (document.activeElement as HTMLElement | null)?.closest<HTMLElement>(".history-list li")?.dataset.id;
+    const focusedId = (document.activeElement as HTMLElement | null)?.closest<HTMLElement>(
+        ".history-list li",
+    )?.dataset.id;
     historyEmpty.hidden = history.length > 0;
     historyList.replaceChildren(
         ...history.map((chat) => {
-            const date = new Date(chat.updatedAt).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+            const date = new Date(chat.updatedAt).toLocaleString(undefined, {
+                dateStyle: "medium",
+                timeStyle: "short",
+            });
             const open = h(
                 "button",
-                { type: "button", class: "history-open", "data-command": "open", "aria-label": `Open chat "${chat.title}", ${date}` },
+                {
+                    type: "button",
+                    class: "history-open",
+                    "data-command": "open",
+                    "aria-label": `Open chat "${chat.title}", ${date}`,
+                },
                 h("span", { class: "history-title" }, chat.title),
                 h("span", { class: "history-date" }, date),
             );
             if (chat.id === snapshot?.conversation.id) open.setAttribute("aria-current", "true");
-            const remove = button(`Delete chat "${chat.title}"`, "trash", { class: "history-delete", "data-command": "delete" });
+            const remove = button(`Delete chat "${chat.title}"`, "trash", {
+                class: "history-delete",
+                "data-command": "delete",
+            });
             return h("li", { "data-id": chat.id }, open, remove);
         }),
     );
     if (focusedId && !historyPanel.hidden) {
-        const same = [...historyList.children].find((li) => (li as HTMLElement).dataset.id === focusedId)?.querySelector<HTMLElement>(".history-open");
+        const same = [...historyList.children]
+            .find((li) => (li as HTMLElement).dataset.id === focusedId)
+            ?.querySelector<HTMLElement>(".history-open");
         (same ?? historyList.querySelector<HTMLElement>(".history-open") ?? historyBack).focus();
     }
 }
@@ -397,7 +530,9 @@ function showChat(): void {
 
 historyBack.addEventListener("click", showChat);
 historyList.addEventListener("click", (event) => {
-    const commandButton = (event.target as HTMLElement).closest<HTMLElement>("button[data-command]");
+    const commandButton = (event.target as HTMLElement).closest<HTMLElement>(
+        "button[data-command]",
+    );
     const id = commandButton?.closest("li")?.dataset.id;
     if (!commandButton || !id) return;
     if (commandButton.dataset.command === "open") {

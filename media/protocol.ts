@@ -71,7 +71,13 @@ export type ModelStatus =
 /** What the context chip would attach to the next message, and whether it is switched on. */
 export interface EditorContext {
     enabled: boolean;
-    available?: { fileName: string; path: string; startLine: number; endLine: number; wholeFile: boolean };
+    available?: {
+        fileName: string;
+        path: string;
+        startLine: number;
+        endLine: number;
+        wholeFile: boolean;
+    };
     /** Why nothing can be attached, when an editor is open but its file is too large with no selection. */
     unavailableReason?: string;
 }
@@ -125,30 +131,32 @@ export type WebviewToHost =
     | { type: "showLog" };
 
 /** The fields of each webview message, so the extension can check what arrives before acting on it. */
-const webviewMessageFields: { [T in WebviewToHost["type"]]: Record<string, "string" | "boolean"> } = {
-    ready: {},
-    send: { text: "string" },
-    stop: {},
-    retry: { messageId: "string" },
-    newChat: {},
-    openChat: { id: "string" },
-    deleteChat: { id: "string" },
-    setContextEnabled: { enabled: "boolean" },
-    copyCode: { code: "string" },
-    insertCode: { code: "string" },
-    applyCode: { code: "string" },
-    openLink: { href: "string" },
-    openModelSettings: {},
-    setUpModel: {},
-    restartModel: {},
-    showLog: {},
-};
+const webviewMessageFields: { [T in WebviewToHost["type"]]: Record<string, "string" | "boolean"> } =
+    {
+        ready: {},
+        send: { text: "string" },
+        stop: {},
+        retry: { messageId: "string" },
+        newChat: {},
+        openChat: { id: "string" },
+        deleteChat: { id: "string" },
+        setContextEnabled: { enabled: "boolean" },
+        copyCode: { code: "string" },
+        insertCode: { code: "string" },
+        applyCode: { code: "string" },
+        openLink: { href: "string" },
+        openModelSettings: {},
+        setUpModel: {},
+        restartModel: {},
+        showLog: {},
+    };
 
 /** True when `value` is a well-formed webview message (the webview renders untrusted model text). */
 export function isWebviewToHost(value: unknown): value is WebviewToHost {
     if (typeof value !== "object" || value === null) return false;
     const message = value as Record<string, unknown>;
-    if (typeof message.type !== "string" || !Object.hasOwn(webviewMessageFields, message.type)) return false;
+    if (typeof message.type !== "string" || !Object.hasOwn(webviewMessageFields, message.type))
+        return false;
     const fields = webviewMessageFields[message.type as WebviewToHost["type"]];
     return Object.entries(fields).every(([name, kind]) => typeof message[name] === kind);
 }

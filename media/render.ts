@@ -13,14 +13,43 @@ export type CodeAction = "copy" | "insert" | "apply";
 const codeActions: Array<{ action: CodeAction; icon: string; label: string; text: string }> = [
     { action: "copy", icon: "copy", label: "Copy code", text: "Copy" },
     { action: "insert", icon: "insert", label: "Insert code at the cursor", text: "Insert" },
-    { action: "apply", icon: "replace", label: "Apply code to the editor selection", text: "Apply" },
+    {
+        action: "apply",
+        icon: "replace",
+        label: "Apply code to the editor selection",
+        text: "Apply",
+    },
 ];
 
 const sanitizeConfig: Config = {
     ALLOWED_TAGS: [
-        "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "ul", "ol", "li",
-        "strong", "em", "s", "code", "pre", "a", "table", "thead", "tbody", "tr", "th", "td",
-        "span", "div",
+        "p",
+        "br",
+        "hr",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "blockquote",
+        "ul",
+        "ol",
+        "li",
+        "strong",
+        "em",
+        "s",
+        "code",
+        "pre",
+        "a",
+        "table",
+        "thead",
+        "tbody",
+        "tr",
+        "th",
+        "td",
+        "span",
+        "div",
     ],
     ALLOWED_ATTR: ["href", "title", "class", "start", "aria-label", "role"],
     // DOMPurify tests every attribute outside this list against ALLOWED_URI_REGEXP.
@@ -47,24 +76,37 @@ export function createRenderer(window: WindowLike & { document: Document }): Ren
     markdown.validateLink = isOpenableLink;
     markdown.renderer.rules.fence = (tokens, index) => {
         const token = tokens[index];
-        return codeBlockHtml(token.content, token.info.trim().split(/\s+/)[0] ?? "", markdown.utils.escapeHtml);
+        return codeBlockHtml(
+            token.content,
+            token.info.trim().split(/\s+/)[0] ?? "",
+            markdown.utils.escapeHtml,
+        );
     };
-    markdown.renderer.rules.code_block = (tokens, index) => codeBlockHtml(tokens[index].content, "", markdown.utils.escapeHtml);
-    const sanitize = (html: string) => purify.sanitize(html, { ...sanitizeConfig, RETURN_DOM_FRAGMENT: true });
+    markdown.renderer.rules.code_block = (tokens, index) =>
+        codeBlockHtml(tokens[index].content, "", markdown.utils.escapeHtml);
+    const sanitize = (html: string) =>
+        purify.sanitize(html, { ...sanitizeConfig, RETURN_DOM_FRAGMENT: true });
     return {
         render(text) {
             const fragment = sanitize(markdown.render(text));
             // The buttons are added after sanitizing, so the allow-list needs no buttons at all.
-            for (const toolbar of fragment.querySelectorAll(".code-toolbar")) toolbar.append(...toolbarButtons(window.document));
+            for (const toolbar of fragment.querySelectorAll(".code-toolbar"))
+                toolbar.append(...toolbarButtons(window.document));
             return fragment;
         },
         sanitize,
     };
 }
 
-function codeBlockHtml(code: string, language: string, escapeHtml: (text: string) => string): string {
+function codeBlockHtml(
+    code: string,
+    language: string,
+    escapeHtml: (text: string) => string,
+): string {
     const known = language !== "" && hljs.getLanguage(language) !== undefined;
-    const body = known ? hljs.highlight(code, { language, ignoreIllegals: true }).value : escapeHtml(code);
+    const body = known
+        ? hljs.highlight(code, { language, ignoreIllegals: true }).value
+        : escapeHtml(code);
     const languageClass = known ? ` language-${escapeHtml(language)}` : "";
     const toolbarLabel = language ? `${escapeHtml(language)} code` : "Code";
     return (

@@ -28,7 +28,9 @@ export class Olmo2ChatWrapper extends ChatWrapper {
         supportsSystemMessages: true,
     };
 
-    public override generateContextState({ chatHistory }: ChatWrapperGenerateContextStateOptions): ChatWrapperGeneratedContextState {
+    public override generateContextState({
+        chatHistory,
+    }: ChatWrapperGenerateContextStateOptions): ChatWrapperGeneratedContextState {
         const parts: LlamaText[] = [LlamaText(new SpecialToken("BOS"))];
         chatHistory.forEach((item, index) => {
             const isLast = index === chatHistory.length - 1;
@@ -66,7 +68,10 @@ export function content(text: string): LlamaText {
     let from = 0;
     for (const match of text.matchAll(ROLE_MARKER)) {
         const cut = match.index + 4; // after "<|" and two letters of the role
-        pieces.push(text.slice(from, cut), new SpecialTokensText(text.slice(cut, match.index + match[0].length)));
+        pieces.push(
+            text.slice(from, cut),
+            new SpecialTokensText(text.slice(cut, match.index + match[0].length)),
+        );
         from = match.index + match[0].length;
     }
     pieces.push(text.slice(from));
@@ -74,7 +79,9 @@ export function content(text: string): LlamaText {
 }
 
 /** System text arrives as LlamaText JSON; flatten it so that it can never smuggle in a special token. */
-function plainText(text: ChatHistoryItem & { type: "system" } extends { text: infer T } ? T : never): string {
+function plainText(
+    text: ChatHistoryItem & { type: "system" } extends { text: infer T } ? T : never,
+): string {
     return LlamaText.fromJSON(text).toString();
 }
 
@@ -86,7 +93,10 @@ function responseText(response: ChatModelResponse["response"]): string {
  * The protocol's messages as node-llama-cpp history. With `openAssistantTurn` an empty model item
  * is appended: that is the turn the model writes (the template's generation prompt).
  */
-export function toChatHistory(messages: readonly ChatMessage[], openAssistantTurn: boolean): ChatHistoryItem[] {
+export function toChatHistory(
+    messages: readonly ChatMessage[],
+    openAssistantTurn: boolean,
+): ChatHistoryItem[] {
     const history: ChatHistoryItem[] = messages.map((m): ChatHistoryItem => {
         if (m.role === "system") return { type: "system", text: m.content };
         if (m.role === "user") return { type: "user", text: m.content };

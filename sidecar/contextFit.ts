@@ -50,5 +50,9 @@ export function fitToContext(
         tokens = count([...head, ...body]);
     }
     if (tokens > budget) throw new ContextOverflowError(tokens, budget);
-    return { kept: [...head, ...body].map((i) => i.message), droppedIndices: dropped, promptTokens: tokens };
+    return {
+        kept: [...head, ...body].map((i) => i.message),
+        droppedIndices: dropped,
+        promptTokens: tokens,
+    };
 }

@@ -16,7 +16,10 @@ export class DeltaBatcher {
     /** Appends text, or with `replace` starts over from this text. */
     push(delta: ChatDelta): void {
         if (delta.text === "" && !delta.replace) return;
-        this.pending = delta.replace || !this.pending ? { ...delta } : { ...this.pending, text: this.pending.text + delta.text };
+        this.pending =
+            delta.replace || !this.pending
+                ? { ...delta }
+                : { ...this.pending, text: this.pending.text + delta.text };
         const wait = this.lastSent + this.intervalMs - this.now();
         if (wait <= 0) this.flush();
         else this.timer ??= setTimeout(() => this.flush(), wait);

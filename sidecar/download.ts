@@ -34,25 +34,37 @@ interface RemoteFile {
 }
 
 /** What the hub says about the file: its size and the SHA-256 of the LFS object. */
-export async function inspectRemote(source: DownloadSource, signal?: AbortSignal): Promise<RemoteFile> {
+export async function inspectRemote(
+    source: DownloadSource,
+    signal?: AbortSignal,
+): Promise<RemoteFile> {
     const url = resolveUrl(source);
     // The resolve URL answers with a redirect to storage; its own headers carry the LFS hash.
     const response = await request(url, { method: "HEAD", redirect: "manual", signal });
     const location = response.headers.get("location");
     let totalBytes = Number(response.headers.get("x-linked-size") ?? NaN);
-    const sha256 = parseSha256(response.headers.get("x-linked-etag") ?? response.headers.get("etag"));
+    const sha256 = parseSha256(
+        response.headers.get("x-linked-etag") ?? response.headers.get("etag"),
+    );
     if (response.status >= 300 && response.status < 400 && location) {
         if (!Number.isFinite(totalBytes)) {
-            const target = await request(new URL(location, url).toString(), { method: "HEAD", signal });
+            const target = await request(new URL(location, url).toString(), {
+                method: "HEAD",
+                signal,
+            });
             checkStatus(target.status, source);
             totalBytes = Number(target.headers.get("content-length"));
         }
     } else {
         checkStatus(response.status, source);
-        if (!Number.isFinite(totalBytes)) totalBytes = Number(response.headers.get("content-length"));
+        if (!Number.isFinite(totalBytes))
+            totalBytes = Number(response.headers.get("content-length"));
     }
     if (!Number.isFinite(totalBytes) || totalBytes <= 0) {
-        throw new SidecarError("downloadFailed", `The server did not say how large ${source.file} is; cannot download it safely.`);
+        throw new SidecarError(
+            "downloadFailed",
+            `The server did not say how large ${source.file} is; cannot download it safely.`,
+        );
     }
     return { url, totalBytes, sha256 };
 }
@@ -80,9 +92,12 @@ export async function downloadModel(
     const partPath = `${finalPath}.part`;
     const metaPath = `${partPath}.json`;
 
-    let existing = await partialBytes(partPath, metaPath, remote);
+    const existing = await partialBytes(partPath, metaPath, remote);
     await checkDiskSpace(directory, remote.totalBytes - existing);
-    await writeFile(metaPath, JSON.stringify({ url: remote.url, totalBytes: remote.totalBytes, sha256: remote.sha256 }));
+    await writeFile(
+        metaPath,
+        JSON.stringify({ url: remote.url, totalBytes: remote.totalBytes, sha256: remote.sha256 }),
+    );
 
     const hash = createHash("sha256");
     if (existing > 0) await hashFile(partPath, hash, existing);
@@ -99,7 +114,16 @@ export async function downloadModel(
     }
     checkStatus(response.status, source);
     const resumedFromBytes = existing;
-    await receive(response, partPath, existing, remote.totalBytes, hash, onProgress, signal, stallTimeoutMs);
+    await receive(
+        response,
+        partPath,
+        existing,
+        remote.totalBytes,
+        hash,
+        onProgress,
+        signal,
+        stallTimeoutMs,
+    );
 
     const sha256 = hash.digest("hex");
     if (remote.sha256 && sha256 !== remote.sha256) {
@@ -116,11 +140,20 @@ export async function downloadModel(
 }
 
 /** Bytes of a `.part` file that belong to this same remote file; anything else is discarded. */
-async function partialBytes(partPath: string, metaPath: string, remote: RemoteFile): Promise<number> {
+async function partialBytes(
+    partPath: string,
+    metaPath: string,
+    remote: RemoteFile,
+): Promise<number> {
     const size = (await stat(partPath).catch(() => undefined))?.size ?? 0;
     if (size === 0) return 0;
-    const meta = await readFile(metaPath, "utf8").then(JSON.parse, () => undefined) as Partial<RemoteFile> | undefined;
-    const same = meta && meta.url === remote.url && meta.totalBytes === remote.totalBytes && meta.sha256 === remote.sha256;
+    const meta = (await readFile(metaPath, "utf8").then(JSON.parse, () => undefined)) as
+        Partial<RemoteFile> | undefined;
+    const same =
+        meta &&
+        meta.url === remote.url &&
+        meta.totalBytes === remote.totalBytes &&
+        meta.sha256 === remote.sha256;
     if (!same || size > remote.totalBytes) {
         await rm(partPath, { force: true });
         return 0;
@@ -128,8 +161,13 @@ async function partialBytes(partPath: string, metaPath: string, remote: RemoteFi
     return size;
 }
 
-async function hashFile(path: string, hash: ReturnType<typeof createHash>, bytes: number): Promise<void> {
-    for await (const chunk of createReadStream(path, { start: 0, end: bytes - 1 })) hash.update(chunk as Buffer);
+async function hashFile(
+    path: string,
+    hash: ReturnType<typeof createHash>,
+    bytes: number,
+): Promise<void> {
+    for await (const chunk of createReadStream(path, { start: 0, end: bytes - 1 }))
+        hash.update(chunk as Buffer);
 }
 
 async function receive(
@@ -145,7 +183,10 @@ async function receive(
     if (!response.body) throw new SidecarError("downloadFailed", "The server sent no data.");
     // A large buffer lets the disk writes run while the next chunks arrive and are hashed: with the
     // default 16 KiB, every 64 KiB chunk waited for its write (about 190 against 250-290 MB/s here).
-    const out = createWriteStream(partPath, { flags: start > 0 ? "a" : "w", highWaterMark: 8 * 2 ** 20 });
+    const out = createWriteStream(partPath, {
+        flags: start > 0 ? "a" : "w",
+        highWaterMark: 8 * 2 ** 20,
+    });
     const started = performance.now();
     let received = start;
     let lastReport = 0;
@@ -158,7 +199,12 @@ async function receive(
             new Promise<never>((_, reject) => {
                 stallTimer = setTimeout(() => {
                     // Reject before cancelling: cancelling settles the pending read, which must not win.
-                    reject(new SidecarError("downloadStalled", `The download stalled: no data for ${Math.round(stallTimeoutMs / 1000)} s. The connection is too slow or was lost; try again to resume.`));
+                    reject(
+                        new SidecarError(
+                            "downloadStalled",
+                            `The download stalled: no data for ${Math.round(stallTimeoutMs / 1000)} s. The connection is too slow or was lost; try again to resume.`,
+                        ),
+                    );
                     void reader.cancel();
                 }, stallTimeoutMs);
             }),
@@ -169,22 +215,36 @@ async function receive(
             if (done) break;
             hash.update(value);
             received += value.byteLength;
-            if (!out.write(value)) await new Promise<void>((resolve) => out.once("drain", () => resolve()));
+            if (!out.write(value))
+                await new Promise<void>((resolve) => out.once("drain", () => resolve()));
             const now = performance.now();
             if (now - lastReport > 250 || received === totalBytes) {
                 lastReport = now;
-                onProgress({ receivedBytes: received, totalBytes, bytesPerSecond: ((received - start) * 1000) / Math.max(1, now - started) });
+                onProgress({
+                    receivedBytes: received,
+                    totalBytes,
+                    bytesPerSecond: ((received - start) * 1000) / Math.max(1, now - started),
+                });
             }
         }
     } catch (error) {
-        if (signal.aborted) throw new SidecarError("cancelled", "Download cancelled; it resumes where it stopped next time.");
+        if (signal.aborted)
+            throw new SidecarError(
+                "cancelled",
+                "Download cancelled; it resumes where it stopped next time.",
+            );
         if (error instanceof SidecarError) throw error;
         throw networkError(error);
     } finally {
-        await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(diskError(error)) : resolve())));
+        await new Promise<void>((resolve, reject) =>
+            out.end((error?: Error | null) => (error ? reject(diskError(error)) : resolve())),
+        );
     }
     if (received !== totalBytes) {
-        throw new SidecarError("downloadFailed", `The connection closed after ${received} of ${totalBytes} bytes. Try again to resume.`);
+        throw new SidecarError(
+            "downloadFailed",
+            `The connection closed after ${received} of ${totalBytes} bytes. Try again to resume.`,
+        );
     }
 }
 
@@ -193,7 +253,10 @@ async function checkDiskSpace(directory: string, neededBytes: number): Promise<v
     if (!fs) return;
     const free = fs.bavail * fs.bsize;
     if (free < neededBytes) {
-        throw new SidecarError("diskFull", `Not enough disk space in ${directory}: ${gib(neededBytes)} needed, ${gib(free)} free.`);
+        throw new SidecarError(
+            "diskFull",
+            `Not enough disk space in ${directory}: ${gib(neededBytes)} needed, ${gib(free)} free.`,
+        );
     }
 }
 
@@ -201,7 +264,11 @@ async function request(url: string, init: RequestInit): Promise<Response> {
     try {
         return await fetch(url, init);
     } catch (error) {
-        if ((error as Error).name === "AbortError") throw new SidecarError("cancelled", "Download cancelled; it resumes where it stopped next time.");
+        if ((error as Error).name === "AbortError")
+            throw new SidecarError(
+                "cancelled",
+                "Download cancelled; it resumes where it stopped next time.",
+            );
         throw networkError(error);
     }
 }
@@ -209,22 +276,45 @@ async function request(url: string, init: RequestInit): Promise<Response> {
 function checkStatus(status: number, source: DownloadSource): void {
     if (status === 200 || status === 206) return;
     if (status === 401 || status === 403) {
-        throw new SidecarError("downloadFailed", `Access to ${source.repo} was refused (HTTP ${status}). The repository may be gated or private.`);
+        throw new SidecarError(
+            "downloadFailed",
+            `Access to ${source.repo} was refused (HTTP ${status}). The repository may be gated or private.`,
+        );
     }
-    if (status === 404) throw new SidecarError("downloadFailed", `${source.file} was not found in ${source.repo} (HTTP 404).`);
-    throw new SidecarError("downloadFailed", `The server answered HTTP ${status} for ${source.file}.`);
+    if (status === 404)
+        throw new SidecarError(
+            "downloadFailed",
+            `${source.file} was not found in ${source.repo} (HTTP 404).`,
+        );
+    throw new SidecarError(
+        "downloadFailed",
+        `The server answered HTTP ${status} for ${source.file}.`,
+    );
 }
 
 function networkError(error: unknown): SidecarError {
-    const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as { code?: string }).code ?? "";
+    const cause =
+        (error as { cause?: { code?: string } }).cause?.code ??
+        (error as { code?: string }).code ??
+        "";
     if (["ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "ENETUNREACH", "EHOSTUNREACH"].includes(cause)) {
-        return new SidecarError("offline", `Cannot reach the model server (${cause}). Check the connection, or pick a .gguf file you already have.`);
+        return new SidecarError(
+            "offline",
+            `Cannot reach the model server (${cause}). Check the connection, or pick a .gguf file you already have.`,
+        );
     }
-    return new SidecarError("downloadFailed", `The connection was lost: ${(error as Error).message}${cause ? ` (${cause})` : ""}. Try again to resume.`);
+    return new SidecarError(
+        "downloadFailed",
+        `The connection was lost: ${(error as Error).message}${cause ? ` (${cause})` : ""}. Try again to resume.`,
+    );
 }
 
 function diskError(error: Error & { code?: string }): SidecarError {
-    if (error.code === "ENOSPC") return new SidecarError("diskFull", "The disk filled up during the download; free some space and try again to resume.");
+    if (error.code === "ENOSPC")
+        return new SidecarError(
+            "diskFull",
+            "The disk filled up during the download; free some space and try again to resume.",
+        );
     return new SidecarError("downloadFailed", `Could not write the model file: ${error.message}`);
 }
 

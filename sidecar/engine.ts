@@ -20,7 +20,12 @@ import {
 import { Olmo2ChatWrapper, toChatHistory } from "./chatWrapper.js";
 import { ContextOverflowError, fitToContext } from "./contextFit.js";
 import { errorText, isMemoryError, SidecarError } from "./errors.js";
-import { draftUsage, generatedTokens, PROMPT_LOOKUP_FOR_REWRITES, promptLookupPredictor } from "./speculation.js";
+import {
+    draftUsage,
+    generatedTokens,
+    PROMPT_LOOKUP_FOR_REWRITES,
+    promptLookupPredictor,
+} from "./speculation.js";
 import type {
     ChatMessage,
     ChatResult,
@@ -114,7 +119,13 @@ export class Engine {
     async unload(): Promise<void> {
         const loaded = this.loaded;
         this.loaded = undefined;
-        for (const waiter of this.queue.splice(0)) waiter.fail(new SidecarError("modelNotLoaded", "The model was unloaded before this request started."));
+        for (const waiter of this.queue.splice(0))
+            waiter.fail(
+                new SidecarError(
+                    "modelNotLoaded",
+                    "The model was unloaded before this request started.",
+                ),
+            );
         for (const abort of this.running) abort.abort();
         if (loaded) {
             await loaded.context.dispose();
@@ -143,32 +154,44 @@ export class Engine {
         const started = performance.now();
         const llama = await this.llama(params.gpu ?? "auto");
         // Every core that does math by default: the fastest in npm run bench's sweep and in bench:e2e with VS Code drawing the answer.
-        const threads = Math.max(1, Math.min(params.threads ?? llama.cpuMathCores, llama.cpuMathCores));
+        const threads = Math.max(
+            1,
+            Math.min(params.threads ?? llama.cpuMathCores, llama.cpuMathCores),
+        );
         const sequences = Math.max(1, params.sequences ?? 1);
         const ramBefore = process.memoryUsage().rss;
         const vramBefore = llama.gpu ? (await llama.getVramState()).used : 0;
-        const { model, context, fallback } = await this.fitInMemory(llama, params, header, { threads, sequences });
+        const { model, context, fallback } = await this.fitInMemory(llama, params, header, {
+            threads,
+            sequences,
+        });
         try {
             const slots: Slot[] = [];
-            for (let i = 0; i < sequences; i++) slots.push({ sequence: context.getSequence(), busy: false, lastUsed: 0 });
+            for (let i = 0; i < sequences; i++)
+                slots.push({ sequence: context.getSequence(), busy: false, lastUsed: 0 });
             const metadata = model.fileInfo.metadata;
             const fileType = metadata.general.file_type;
             const info: ModelInfo = {
                 path: modelPath,
                 name: metadata.general.name ?? modelPath.split(/[\\/]/).pop() ?? modelPath,
                 architecture: metadata.general.architecture,
-                quantization: (fileType != null ? ggufFileQuantNames[fileType] : undefined) ?? "unknown",
+                quantization:
+                    (fileType != null ? ggufFileQuantNames[fileType] : undefined) ?? "unknown",
                 fileSizeBytes: (await stat(modelPath)).size,
                 contextSize: context.contextSize,
                 trainContextSize: model.trainContextSize,
                 sequences,
                 backend: llama.gpu === false ? "cpu" : llama.gpu,
-                gpuName: llama.gpu ? (await llama.getGpuDeviceNames()).join(", ") || undefined : undefined,
+                gpuName: llama.gpu
+                    ? (await llama.getGpuDeviceNames()).join(", ") || undefined
+                    : undefined,
                 gpuLayers: model.gpuLayers,
                 totalLayers: model.fileInsights.totalLayers,
                 threads,
                 loadMs: Math.round(performance.now() - started),
-                vramBytes: llama.gpu ? Math.max(0, (await llama.getVramState()).used - vramBefore) : undefined,
+                vramBytes: llama.gpu
+                    ? Math.max(0, (await llama.getVramState()).used - vramBefore)
+                    : undefined,
                 ramBytes: Math.max(0, process.memoryUsage().rss - ramBefore),
                 fallback,
             };
@@ -198,7 +221,10 @@ export class Engine {
     ): Promise<{ model: LlamaModel; context: LlamaContext; fallback?: string }> {
         const { modelPath } = params;
         const requestedLayers = params.gpuLayers ?? "auto";
-        const requestedContext = Math.min(params.contextSize ?? DEFAULT_CONTEXT_SIZE, header.trainContextSize);
+        const requestedContext = Math.min(
+            params.contextSize ?? DEFAULT_CONTEXT_SIZE,
+            header.trainContextSize,
+        );
         let gpuLayers = requestedLayers;
         let contextSize = requestedContext;
         let model: LlamaModel | undefined;
@@ -219,18 +245,39 @@ export class Engine {
                     }),
                 );
                 const loadedModel = model;
-                const context = await this.llamaStep(() => loadedModel.createContext({ contextSize, sequences: options.sequences, threads: options.threads }));
+                const context = await this.llamaStep(() =>
+                    loadedModel.createContext({
+                        contextSize,
+                        sequences: options.sequences,
+                        threads: options.threads,
+                    }),
+                );
                 const reduced = [
-                    gpuLayers !== requestedLayers ? `GPU layers ${requestedLayers} → ${gpuLayers}` : "",
-                    contextSize !== requestedContext ? `context ${requestedContext} → ${contextSize} tokens` : "",
+                    gpuLayers !== requestedLayers
+                        ? `GPU layers ${requestedLayers} → ${gpuLayers}`
+                        : "",
+                    contextSize !== requestedContext
+                        ? `context ${requestedContext} → ${contextSize} tokens`
+                        : "",
                 ].filter(Boolean);
-                return { model, context, fallback: reduced.length > 0 ? `reduced to fit in memory: ${reduced.join(", ")}` : undefined };
+                return {
+                    model,
+                    context,
+                    fallback:
+                        reduced.length > 0
+                            ? `reduced to fit in memory: ${reduced.join(", ")}`
+                            : undefined,
+                };
             } catch (error) {
                 if (!isMemoryError(error)) {
                     await model?.dispose();
                     throw error;
                 }
-                const layersTried = llama.gpu === false ? 0 : (model?.gpuLayers ?? (gpuLayers === "auto" ? header.blockCount + 1 : gpuLayers));
+                const layersTried =
+                    llama.gpu === false
+                        ? 0
+                        : (model?.gpuLayers ??
+                          (gpuLayers === "auto" ? header.blockCount + 1 : gpuLayers));
                 if (layersTried > 0) {
                     gpuLayers = Math.floor(layersTried / 2);
                     await model?.dispose();
@@ -242,7 +289,9 @@ export class Engine {
                     throw error;
                 }
                 const layers = llama.gpu === false ? "" : `${gpuLayers} GPU layers and `;
-                this.events.log(`out of memory (${errorText(error)}); retrying with ${layers}a context of ${contextSize} tokens`);
+                this.events.log(
+                    `out of memory (${errorText(error)}); retrying with ${layers}a context of ${contextSize} tokens`,
+                );
             }
         }
     }
@@ -256,7 +305,9 @@ export class Engine {
             // llama.cpp's log lines reach JavaScript asynchronously: let them arrive first.
             await new Promise((resolve) => setImmediate(resolve));
             if (this.llamaErrors.length === 0 || !(error instanceof Error)) throw error;
-            const detailed = new Error(`${error.message} (llama.cpp: ${this.llamaErrors.slice(-2).join("; ")})`);
+            const detailed = new Error(
+                `${error.message} (llama.cpp: ${this.llamaErrors.slice(-2).join("; ")})`,
+            );
             detailed.name = error.name;
             throw detailed;
         }
@@ -273,8 +324,10 @@ export class Engine {
                 progressLogs: false,
                 logLevel: LlamaLogLevel.warn,
                 logger: (level, message) => {
-                    if (level === LlamaLogLevel.error || level === LlamaLogLevel.warn) this.events.log(`llama.cpp: ${message.trimEnd()}`);
-                    if (level === LlamaLogLevel.error && this.llamaErrors.push(message.trim()) > 8) this.llamaErrors.shift();
+                    if (level === LlamaLogLevel.error || level === LlamaLogLevel.warn)
+                        this.events.log(`llama.cpp: ${message.trimEnd()}`);
+                    if (level === LlamaLogLevel.error && this.llamaErrors.push(message.trim()) > 8)
+                        this.llamaErrors.shift();
                 },
             });
             llama.catch(() => this.llamas.delete(gpu));
@@ -308,16 +361,25 @@ export class Engine {
      */
     promptTokens(messages: readonly ChatMessage[], tokenizer?: Tokenizer): Token[] {
         const loaded = this.requireModel();
-        const { contextText } = loaded.wrapper.generateContextState({ chatHistory: toChatHistory(messages, true) });
+        const { contextText } = loaded.wrapper.generateContextState({
+            chatHistory: toChatHistory(messages, true),
+        });
         return contextText.tokenize(tokenizer ?? loaded.model.tokenizer);
     }
 
     formatPrompt(messages: readonly ChatMessage[]): FormatPromptResult {
         const tokens = this.promptTokens(messages);
-        return { text: this.requireModel().model.detokenize(tokens, true), tokens: tokens.length, tokenIds: tokens.slice() };
+        return {
+            text: this.requireModel().model.detokenize(tokens, true),
+            tokens: tokens.length,
+            tokenIds: tokens.slice(),
+        };
     }
 
-    countTokens(input: { messages?: readonly ChatMessage[]; text?: string }): { tokens: number; contextSize: number } {
+    countTokens(input: { messages?: readonly ChatMessage[]; text?: string }): {
+        tokens: number;
+        contextSize: number;
+    } {
         const loaded = this.requireModel();
         const tokens =
             input.messages !== undefined
@@ -360,10 +422,14 @@ export class Engine {
         cancel: CancelSignal,
         speculative = PROMPT_LOOKUP_FOR_REWRITES,
     ): Promise<ChatResult> {
-        const result = await this.chat(conversationId, messages, sampling, onDelta, cancel, { promptLookup: speculative && sampling.temperature === 0 });
+        const result = await this.chat(conversationId, messages, sampling, onDelta, cancel, {
+            promptLookup: speculative && sampling.temperature === 0,
+        });
         const { draftTokens, acceptedDraftTokens, completionTokens } = result.usage;
         if (draftTokens !== undefined) {
-            this.events.log(`rewrite: ${completionTokens} tokens, ${acceptedDraftTokens}/${draftTokens} drafts accepted, ${result.timings.tokensPerSecond} tok/s`);
+            this.events.log(
+                `rewrite: ${completionTokens} tokens, ${acceptedDraftTokens}/${draftTokens} drafts accepted, ${result.timings.tokensPerSecond} tok/s`,
+            );
         }
         return result;
     }
@@ -373,11 +439,17 @@ export class Engine {
      * A sequence's predictor is fixed when the sequence is made, so a change swaps the sequence (its
      * cache goes too, which costs nothing: rewrites are one-off conversations, always started afresh).
      */
-    private async prepareSlot(slot: Slot, conversationId: string, promptLookup: boolean): Promise<void> {
+    private async prepareSlot(
+        slot: Slot,
+        conversationId: string,
+        promptLookup: boolean,
+    ): Promise<void> {
         if ((slot.sequence.tokenPredictor !== undefined) !== promptLookup) {
             const context = slot.sequence.context;
             await slot.sequence.dispose(); // frees its cache cells and its id for the new one
-            slot.sequence = context.getSequence(promptLookup ? { tokenPredictor: promptLookupPredictor() } : {});
+            slot.sequence = context.getSequence(
+                promptLookup ? { tokenPredictor: promptLookupPredictor() } : {},
+            );
         } else if (slot.conversationId !== conversationId) {
             await slot.sequence.clearHistory();
         }
@@ -401,13 +473,21 @@ export class Engine {
         const tokenizer = cachingTokenizer(loaded.model.tokenizer);
         let fit;
         try {
-            fit = fitToContext(messages, contextSize - answerReserve, (m) => this.promptTokens(m, tokenizer).length);
+            fit = fitToContext(
+                messages,
+                contextSize - answerReserve,
+                (m) => this.promptTokens(m, tokenizer).length,
+            );
         } catch (error) {
-            if (error instanceof ContextOverflowError) throw new SidecarError("contextOverflow", error.message);
+            if (error instanceof ContextOverflowError)
+                throw new SidecarError("contextOverflow", error.message);
             throw error;
         }
         const prompt = this.promptTokens(fit.kept, tokenizer);
-        const reusedTokens = Math.min(commonPrefixLength(sequence.contextTokens, prompt), prompt.length - 1);
+        const reusedTokens = Math.min(
+            commonPrefixLength(sequence.contextTokens, prompt),
+            prompt.length - 1,
+        );
         const room = contextSize - prompt.length;
         const generationLimit = Math.min(maxTokens, room);
 
@@ -419,7 +499,11 @@ export class Engine {
         const predictionsBefore = sequence.tokenPredictions;
         let firstTokenAt: number | undefined;
         let lastTokenAt = arrived;
-        const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: loaded.wrapper, autoDisposeSequence: false });
+        const chat = new LlamaChat({
+            contextSequence: sequence,
+            chatWrapper: loaded.wrapper,
+            autoDisposeSequence: false,
+        });
         try {
             const response = await chat.generateResponse(toChatHistory(fit.kept, true), {
                 signal: abort.signal,
@@ -429,7 +513,9 @@ export class Engine {
                 topP: sampling.topP ?? 0.9,
                 // A fresh seed per request unless fixed: the clock-based default repeats within a second.
                 seed: sampling.seed ?? randomInt(0, 2 ** 31),
-                tokenBias: sampling.tokenBias ? () => biasFor(loaded.model, sampling.tokenBias!) : undefined,
+                tokenBias: sampling.tokenBias
+                    ? () => biasFor(loaded.model, sampling.tokenBias!)
+                    : undefined,
                 onTextChunk: (text) => {
                     lastTokenAt = performance.now();
                     firstTokenAt ??= lastTokenAt;
@@ -437,15 +523,28 @@ export class Engine {
                 },
             });
             const completionTokens = generatedTokens(sequence, outputBefore, predictionsBefore);
-            const stopReason = toStopReason(response.metadata.stopReason, generationLimit < maxTokens);
-            const decodeSeconds = firstTokenAt !== undefined ? (lastTokenAt - firstTokenAt) / 1000 : 0;
+            const stopReason = toStopReason(
+                response.metadata.stopReason,
+                generationLimit < maxTokens,
+            );
+            const decodeSeconds =
+                firstTokenAt !== undefined ? (lastTokenAt - firstTokenAt) / 1000 : 0;
             return {
                 text: response.response,
                 stopReason,
-                usage: { promptTokens: prompt.length, completionTokens, reusedTokens, ...draftUsage(sequence, predictionsBefore) },
+                usage: {
+                    promptTokens: prompt.length,
+                    completionTokens,
+                    reusedTokens,
+                    ...draftUsage(sequence, predictionsBefore),
+                },
                 timings: {
-                    timeToFirstTokenMs: firstTokenAt !== undefined ? round(firstTokenAt - arrived) : -1,
-                    tokensPerSecond: completionTokens > 1 && decodeSeconds > 0 ? round((completionTokens - 1) / decodeSeconds) : 0,
+                    timeToFirstTokenMs:
+                        firstTokenAt !== undefined ? round(firstTokenAt - arrived) : -1,
+                    tokensPerSecond:
+                        completionTokens > 1 && decodeSeconds > 0
+                            ? round((completionTokens - 1) / decodeSeconds)
+                            : 0,
                     totalMs: round(performance.now() - arrived),
                 },
                 dropped:
@@ -458,7 +557,11 @@ export class Engine {
                 contextSize,
             };
         } catch (error) {
-            if (isMemoryError(error)) throw new SidecarError("outOfMemory", `Out of memory while generating: ${errorText(error)}`);
+            if (isMemoryError(error))
+                throw new SidecarError(
+                    "outOfMemory",
+                    `Out of memory while generating: ${errorText(error)}`,
+                );
             throw error;
         } finally {
             cancelListener.dispose();
@@ -475,7 +578,10 @@ export class Engine {
     private waitForTurn(conversationId: string, cancel: CancelSignal): Promise<Slot | undefined> {
         if (cancel.isCancellationRequested) return Promise.resolve(undefined);
         if (this.queue.length >= MAX_QUEUED_REQUESTS && !this.canStart(conversationId)) {
-            throw new SidecarError("busy", `The model is busy with ${MAX_QUEUED_REQUESTS} waiting requests; try again shortly.`);
+            throw new SidecarError(
+                "busy",
+                `The model is busy with ${MAX_QUEUED_REQUESTS} waiting requests; try again shortly.`,
+            );
         }
         return new Promise((resolve, reject) => {
             const listener = cancel.onCancellationRequested(() => {
@@ -500,7 +606,11 @@ export class Engine {
     }
 
     private canStart(conversationId: string): boolean {
-        return !this.activeConversations.has(conversationId) && !this.queue.some((w) => w.conversationId === conversationId) && this.idleSlot(conversationId) !== undefined;
+        return (
+            !this.activeConversations.has(conversationId) &&
+            !this.queue.some((w) => w.conversationId === conversationId) &&
+            this.idleSlot(conversationId) !== undefined
+        );
     }
 
     /** Starts, oldest first, every waiting request whose conversation is free, while sequences are idle. */
@@ -540,7 +650,8 @@ export class Engine {
 
     async dispose(): Promise<void> {
         await this.unload();
-        for (const llama of this.llamas.values()) await (await llama.catch(() => undefined))?.dispose();
+        for (const llama of this.llamas.values())
+            await (await llama.catch(() => undefined))?.dispose();
     }
 }
 
@@ -559,18 +670,31 @@ const MIN_METADATA_ENTRY_BYTES = 8 + 1 + 4 + 1;
 
 async function checkModelFile(modelPath: string): Promise<ModelHeader> {
     if (typeof modelPath !== "string" || modelPath.trim() === "") {
-        throw new SidecarError("modelMissing", "No model file is set. Set olmo.modelPath to a .gguf file.");
+        throw new SidecarError(
+            "modelMissing",
+            "No model file is set. Set olmo.modelPath to a .gguf file.",
+        );
     }
     const info = await stat(modelPath).catch(() => undefined);
-    if (!info) throw new SidecarError("modelMissing", `Model file not found: ${modelPath}. Check olmo.modelPath.`);
-    if (info.isDirectory()) throw new SidecarError("modelInvalid", `${modelPath} is a folder, not a .gguf file.`);
-    if (info.size === 0) throw new SidecarError("modelInvalid", `${modelPath} is empty (0 bytes); download it again.`);
+    if (!info)
+        throw new SidecarError(
+            "modelMissing",
+            `Model file not found: ${modelPath}. Check olmo.modelPath.`,
+        );
+    if (info.isDirectory())
+        throw new SidecarError("modelInvalid", `${modelPath} is a folder, not a .gguf file.`);
+    if (info.size === 0)
+        throw new SidecarError(
+            "modelInvalid",
+            `${modelPath} is empty (0 bytes); download it again.`,
+        );
     let header: GgufFileInfo;
     try {
         await checkCounts(modelPath, info.size);
         header = await readGgufFileInfo(modelPath, { readTensorInfo: true });
         // llama.cpp checks every tensor's bounds too, but with a less helpful message.
-        const lastTensorStart = header.tensorInfo?.reduce((end, t) => Math.max(end, Number(t.fileOffset)), 0) ?? 0;
+        const lastTensorStart =
+            header.tensorInfo?.reduce((end, t) => Math.max(end, Number(t.fileOffset)), 0) ?? 0;
         if (lastTensorStart >= info.size) throw new Error("the file ends before its last tensor");
     } catch (error) {
         throw new SidecarError(
@@ -592,13 +716,25 @@ async function checkModelFile(modelPath: string): Promise<ModelHeader> {
 async function checkCounts(modelPath: string, size: number): Promise<void> {
     const file = await open(modelPath, "r");
     try {
-        const { buffer, bytesRead } = await file.read(Buffer.alloc(GGUF_PREFIX_BYTES), 0, GGUF_PREFIX_BYTES, 0);
-        if (bytesRead < GGUF_PREFIX_BYTES || buffer.toString("latin1", 0, 4) !== "GGUF") throw new Error("it does not start with the GGUF signature");
+        const { buffer, bytesRead } = await file.read(
+            Buffer.alloc(GGUF_PREFIX_BYTES),
+            0,
+            GGUF_PREFIX_BYTES,
+            0,
+        );
+        if (bytesRead < GGUF_PREFIX_BYTES || buffer.toString("latin1", 0, 4) !== "GGUF")
+            throw new Error("it does not start with the GGUF signature");
         const room = BigInt(size - GGUF_PREFIX_BYTES);
         const tensors = buffer.readBigUInt64LE(8);
-        if (tensors * BigInt(MIN_TENSOR_INFO_BYTES) > room) throw new Error(`its header claims ${tensors} tensors, more than a file of ${size} bytes can describe`);
+        if (tensors * BigInt(MIN_TENSOR_INFO_BYTES) > room)
+            throw new Error(
+                `its header claims ${tensors} tensors, more than a file of ${size} bytes can describe`,
+            );
         const entries = buffer.readBigUInt64LE(16);
-        if (entries * BigInt(MIN_METADATA_ENTRY_BYTES) > room) throw new Error(`its header claims ${entries} metadata entries, more than a file of ${size} bytes can hold`);
+        if (entries * BigInt(MIN_METADATA_ENTRY_BYTES) > room)
+            throw new Error(
+                `its header claims ${entries} metadata entries, more than a file of ${size} bytes can hold`,
+            );
     } finally {
         await file.close();
     }
@@ -610,7 +746,15 @@ async function checkCounts(modelPath: string, size: number): Promise<void> {
  */
 function checkHyperparameters(modelPath: string, header: GgufFileInfo): ModelHeader {
     const value = (key: string): unknown =>
-        key.split(".").reduce<unknown>((node, part) => (node !== null && typeof node === "object" ? (node as Record<string, unknown>)[part] : undefined), header.architectureMetadata);
+        key
+            .split(".")
+            .reduce<unknown>(
+                (node, part) =>
+                    node !== null && typeof node === "object"
+                        ? (node as Record<string, unknown>)[part]
+                        : undefined,
+                header.architectureMetadata,
+            );
     const impossible = (key: string, expected: string): never => {
         const found = value(key);
         throw new SidecarError(
@@ -621,7 +765,9 @@ function checkHyperparameters(modelPath: string, header: GgufFileInfo): ModelHea
     };
     const whole = (key: string, min: number, max: number): number => {
         const found = value(key);
-        return typeof found === "number" && Number.isInteger(found) && found >= min && found <= max ? found : impossible(key, `a whole number from ${min} to ${max}`);
+        return typeof found === "number" && Number.isInteger(found) && found >= min && found <= max
+            ? found
+            : impossible(key, `a whole number from ${min} to ${max}`);
     };
     const blockCount = whole("block_count", 1, MAX_LAYERS);
     const width = whole("embedding_length", 1, 1 << 16);
@@ -630,9 +776,14 @@ function checkHyperparameters(modelPath: string, header: GgufFileInfo): ModelHea
     if (value("attention.head_count_kv") !== undefined) whole("attention.head_count_kv", 1, heads);
     const trainContextSize = whole("context_length", 1, 1 << 24);
     const epsilon = value("attention.layer_norm_rms_epsilon");
-    if (typeof epsilon !== "number" || !(epsilon > 0 && epsilon < 1)) impossible("attention.layer_norm_rms_epsilon", "a number between 0 and 1");
+    if (typeof epsilon !== "number" || !(epsilon > 0 && epsilon < 1))
+        impossible("attention.layer_norm_rms_epsilon", "a number between 0 and 1");
     const ropeBase = value("rope.freq_base");
-    if (ropeBase !== undefined && (typeof ropeBase !== "number" || !(ropeBase > 0 && Number.isFinite(ropeBase)))) impossible("rope.freq_base", "a positive number");
+    if (
+        ropeBase !== undefined &&
+        (typeof ropeBase !== "number" || !(ropeBase > 0 && Number.isFinite(ropeBase)))
+    )
+        impossible("rope.freq_base", "a positive number");
     return { trainContextSize, blockCount };
 }
 
@@ -669,7 +820,11 @@ function cancelledBeforeStart(arrived: number, contextSize: number): ChatResult 
         text: "",
         stopReason: "cancelled",
         usage: { promptTokens: 0, completionTokens: 0, reusedTokens: 0 },
-        timings: { timeToFirstTokenMs: -1, tokensPerSecond: 0, totalMs: round(performance.now() - arrived) },
+        timings: {
+            timeToFirstTokenMs: -1,
+            tokensPerSecond: 0,
+            totalMs: round(performance.now() - arrived),
+        },
         contextSize,
     };
 }
@@ -688,11 +843,21 @@ function round(n: number): number {
 /** A tokenizer that remembers its answers (for one fitting: the cache lives as long as the returned function). */
 function cachingTokenizer(tokenizer: Tokenizer): Tokenizer {
     const cache = new Map<string, Token[]>();
-    const tokenize = (text: string, specialTokens?: boolean | "builtin", options?: "trimLeadingSpace"): Token[] => {
+    const tokenize = (
+        text: string,
+        specialTokens?: boolean | "builtin",
+        options?: "trimLeadingSpace",
+    ): Token[] => {
         const key = `${specialTokens}:${options}:${text}`;
         let tokens = cache.get(key);
         if (!tokens) {
-            tokens = (tokenizer as (text: string, specialTokens?: boolean | "builtin", options?: "trimLeadingSpace") => Token[])(text, specialTokens, options);
+            tokens = (
+                tokenizer as (
+                    text: string,
+                    specialTokens?: boolean | "builtin",
+                    options?: "trimLeadingSpace",
+                ) => Token[]
+            )(text, specialTokens, options);
             cache.set(key, tokens);
         }
         return tokens;

@@ -13,12 +13,16 @@ export class SidecarError extends Error {
     }
 }
 
-const MEMORY_PATTERNS = /out of memory|failed to allocate|insufficient memory|cudaMalloc|ErrorOutOfDeviceMemory|not enough memory/i;
+const MEMORY_PATTERNS =
+    /out of memory|failed to allocate|insufficient memory|cudaMalloc|ErrorOutOfDeviceMemory|not enough memory/i;
 
 export function isMemoryError(error: unknown): boolean {
     if (error == null) return false;
     const name = (error as Error).name ?? "";
-    return name === "InsufficientMemoryError" || MEMORY_PATTERNS.test(String((error as Error).message ?? error));
+    return (
+        name === "InsufficientMemoryError" ||
+        MEMORY_PATTERNS.test(String((error as Error).message ?? error))
+    );
 }
 
 export function errorText(error: unknown): string {

@@ -15,16 +15,29 @@ export interface MemoryState {
 /** Leave this much VRAM for the desktop and the compute buffers' growth. */
 const VRAM_MARGIN = 512 * 2 ** 20;
 
-export function estimateFit(insights: GgufInsights, contextSize: number, memory: MemoryState): ModelFit {
+export function estimateFit(
+    insights: GgufInsights,
+    contextSize: number,
+    memory: MemoryState,
+): ModelFit {
     const totalLayers = insights.totalLayers;
     const need = (gpuLayers: number) => {
-        const weights = insights.estimateModelResourceRequirements({ gpuLayers, gpuSupportsMmap: memory.unifiedMemory ?? false });
-        const context = insights.estimateContextResourceRequirements({ contextSize, modelGpuLayers: gpuLayers });
+        const weights = insights.estimateModelResourceRequirements({
+            gpuLayers,
+            gpuSupportsMmap: memory.unifiedMemory ?? false,
+        });
+        const context = insights.estimateContextResourceRequirements({
+            contextSize,
+            modelGpuLayers: gpuLayers,
+        });
         return { vram: weights.gpuVram + context.gpuVram, ram: weights.cpuRam + context.cpuRam };
     };
     const full = need(totalLayers);
     const cpuOnly = need(0);
-    const kv = insights.estimateContextResourceRequirements({ contextSize, modelGpuLayers: totalLayers });
+    const kv = insights.estimateContextResourceRequirements({
+        contextSize,
+        modelGpuLayers: totalLayers,
+    });
     const base = {
         modelBytes: insights.modelSize,
         totalLayers,
@@ -37,7 +50,12 @@ export function estimateFit(insights: GgufInsights, contextSize: number, memory:
     };
     const budget = memory.freeVram - VRAM_MARGIN;
     if (budget > 0 && full.vram <= budget && full.ram <= memory.freeRam) {
-        return { ...base, verdict: "gpu", gpuLayers: totalLayers, message: `Fits in VRAM: all ${totalLayers} layers on the GPU.` };
+        return {
+            ...base,
+            verdict: "gpu",
+            gpuLayers: totalLayers,
+            message: `Fits in VRAM: all ${totalLayers} layers on the GPU.`,
+        };
     }
     // The most layers that fit, by bisection (the estimate grows with the layers).
     let low = 0;

@@ -6,7 +6,13 @@
 // itself. A frame whose framing is right but whose JSON is not is dropped too: with no id to answer,
 // there is no one to tell. Well-formed JSON with an id that is not a request is handed to
 // `rejectRequest` to be answered; the connection would only log it.
-import { AbstractMessageReader, type DataCallback, type Disposable, type Message, type MessageReader } from "vscode-languageserver/node";
+import {
+    AbstractMessageReader,
+    type DataCallback,
+    type Disposable,
+    type Message,
+    type MessageReader,
+} from "vscode-languageserver/node";
 
 /** A header block longer than this is not a header. */
 export const MAX_HEADER_BYTES = 8 * 1024;
@@ -61,7 +67,8 @@ export class ResilientMessageReader extends AbstractMessageReader implements Mes
         for (;;) {
             const end = this.head.indexOf(HEADER_END);
             if (end < 0) {
-                if (this.head.length > MAX_HEADER_BYTES) this.resync(1, `no header end in ${this.head.length} bytes`);
+                if (this.head.length > MAX_HEADER_BYTES)
+                    this.resync(1, `no header end in ${this.head.length} bytes`);
                 return undefined;
             }
             const length = parseHeader(this.head.subarray(0, end).toString("latin1"));
@@ -102,13 +109,16 @@ export class ResilientMessageReader extends AbstractMessageReader implements Mes
         try {
             message = JSON.parse(this.decoder.decode(bytes));
         } catch (error) {
-            this.log(`dropped a frame of ${bytes.length} bytes: ${error instanceof Error ? error.message : String(error)}`);
+            this.log(
+                `dropped a frame of ${bytes.length} bytes: ${error instanceof Error ? error.message : String(error)}`,
+            );
             return;
         }
         const problem = notAMessage(message);
         if (problem) {
             const id = (message as { id?: unknown } | null)?.id;
-            if (typeof id === "string" || typeof id === "number") this.rejectRequest(id, `Invalid Request: ${problem}.`);
+            if (typeof id === "string" || typeof id === "number")
+                this.rejectRequest(id, `Invalid Request: ${problem}.`);
             else this.log(`dropped a frame of ${bytes.length} bytes: ${problem}`);
             return;
         }
@@ -116,7 +126,9 @@ export class ResilientMessageReader extends AbstractMessageReader implements Mes
             callback(message as Message);
         } catch (error) {
             // e.g. a `$/cancelRequest` without params: the connection throws before queueing it.
-            this.log(`dropped a message the connection could not take: ${error instanceof Error ? error.message : String(error)}`);
+            this.log(
+                `dropped a message the connection could not take: ${error instanceof Error ? error.message : String(error)}`,
+            );
         }
     }
 
@@ -132,10 +144,12 @@ export class ResilientMessageReader extends AbstractMessageReader implements Mes
 
 /** Why a parsed value is not a JSON-RPC request, notification or response, or undefined. */
 function notAMessage(value: unknown): string | undefined {
-    if (value === null || typeof value !== "object" || Array.isArray(value)) return "not a JSON-RPC message object (batches are not supported)";
+    if (value === null || typeof value !== "object" || Array.isArray(value))
+        return "not a JSON-RPC message object (batches are not supported)";
     const { id, method } = value as { id?: unknown; method?: unknown };
     const validId = id === undefined || typeof id === "string" || typeof id === "number";
-    if (typeof method === "string") return validId ? undefined : "a request id must be a string or a number";
+    if (typeof method === "string")
+        return validId ? undefined : "a request id must be a string or a number";
     if ("result" in value || "error" in value) return undefined;
     return "no method";
 }
@@ -148,11 +162,13 @@ function parseHeader(block: string): number | string {
         if (!field) return `not a header line: ${JSON.stringify(line.slice(0, 40))}`;
         if (field[1].toLowerCase() !== "content-length") continue;
         if (length !== undefined) return "two Content-Length headers";
-        if (!/^\d{1,10}$/.test(field[2])) return `Content-Length is not a byte count: ${JSON.stringify(field[2].slice(0, 20))}`;
+        if (!/^\d{1,10}$/.test(field[2]))
+            return `Content-Length is not a byte count: ${JSON.stringify(field[2].slice(0, 20))}`;
         length = Number(field[2]);
     }
     if (length === undefined) return "no Content-Length header";
-    if (length > MAX_MESSAGE_BYTES) return `Content-Length ${length} is over the ${MAX_MESSAGE_BYTES}-byte limit`;
+    if (length > MAX_MESSAGE_BYTES)
+        return `Content-Length ${length} is over the ${MAX_MESSAGE_BYTES}-byte limit`;
     return length;
 }
 
@@ -178,7 +194,8 @@ class BodyScan {
                 if (escaped) escaped = false;
                 else if (byte === 0x5c) escaped = true;
                 else if (byte === 0x22) inString = false;
-                else if (byte < 0x20) problem = "a control character inside a string (Content-Length too long?)";
+                else if (byte < 0x20)
+                    problem = "a control character inside a string (Content-Length too long?)";
             } else if (isWhitespace(byte)) {
                 continue;
             } else if (ended) {

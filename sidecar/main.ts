@@ -3,7 +3,14 @@
 import "./stdoutGuard.js";
 import os from "node:os";
 import { createRequire } from "node:module";
-import { createConnection, ProgressType, ResponseError, StreamMessageWriter, type CancellationToken, type ResponseMessage } from "vscode-languageserver/node";
+import {
+    createConnection,
+    ProgressType,
+    ResponseError,
+    StreamMessageWriter,
+    type CancellationToken,
+    type ResponseMessage,
+} from "vscode-languageserver/node";
 import { DeltaBatcher } from "./deltaBatcher.js";
 import { ResilientMessageReader } from "./frameReader.js";
 import { checkParams } from "./params.js";
@@ -37,7 +44,11 @@ const writer = new StreamMessageWriter(process.stdout);
 // Malformed frames are dropped and reading resumes at the next header (frameReader.ts); a
 // well-formed message with an id that is not a request is answered Invalid Request.
 const reader = new ResilientMessageReader(process.stdin, log, (id, reason) => {
-    const response: ResponseMessage = { jsonrpc: "2.0", id, error: { code: JSONRPC_INVALID_REQUEST, message: reason } };
+    const response: ResponseMessage = {
+        jsonrpc: "2.0",
+        id,
+        error: { code: JSONRPC_INVALID_REQUEST, message: reason },
+    };
     void writer.write(response);
 });
 const connection = createConnection(reader, writer);
@@ -47,7 +58,9 @@ let shuttingDown = false;
 // request that needs it, so that `initialize` answers at once.
 let engine: Promise<Engine> | undefined;
 function getEngine(): Promise<Engine> {
-    engine ??= import("./engine.js").then(({ Engine }) => new Engine({ status: (state) => notify("olmo/status", state), log }));
+    engine ??= import("./engine.js").then(
+        ({ Engine }) => new Engine({ status: (state) => notify("olmo/status", state), log }),
+    );
     return engine;
 }
 const deltaType = new ProgressType<ChatDelta>();
@@ -57,16 +70,24 @@ function notify<N extends keyof Notifications>(method: N, params: Notifications[
 }
 
 /** Registers a handler for checked parameters (params.ts); errors become JSON-RPC errors with stable codes. */
-function handle<M extends RequestMethod>(method: M, handler: (params: ParamsOf<M>, token: CancellationToken) => Promise<ResultOf<M>> | ResultOf<M>): void {
+function handle<M extends RequestMethod>(
+    method: M,
+    handler: (params: ParamsOf<M>, token: CancellationToken) => Promise<ResultOf<M>> | ResultOf<M>,
+): void {
     // vscode-jsonrpc spreads positional (array) params before the token: take the token from the
     // end, and pass anything but a single value on to be refused.
     connection.onRequest(method, async (...args: unknown[]) => {
         const token = args.pop() as CancellationToken;
         try {
-            if (shuttingDown) return new ResponseError(JSONRPC_INVALID_REQUEST, `The sidecar is shutting down; ${method} was not run.`);
+            if (shuttingDown)
+                return new ResponseError(
+                    JSONRPC_INVALID_REQUEST,
+                    `The sidecar is shutting down; ${method} was not run.`,
+                );
             return await handler(checkParams(method, args.length > 1 ? args : args[0]), token);
         } catch (error) {
-            if (error instanceof SidecarError) return new ResponseError(error.rpcCode, error.message, { code: error.code });
+            if (error instanceof SidecarError)
+                return new ResponseError(error.rpcCode, error.message, { code: error.code });
             log(`${method} failed: ${error instanceof Error ? error.stack : String(error)}`);
             return new ResponseError(-32603, `Internal error in ${method}: ${errorText(error)}`);
         }
@@ -92,7 +113,8 @@ function streamTo(token: string | number | undefined): DeltaBatcher {
 /** The backends whose prebuilt binary package shipped with this build, found without loading them. */
 function shippedBackends(): Backend[] {
     const fromLlama = createRequire(import.meta.resolve("node-llama-cpp"));
-    const platform = { win32: "win", darwin: "mac" }[process.platform as string] ?? process.platform;
+    const platform =
+        { win32: "win", darwin: "mac" }[process.platform as string] ?? process.platform;
     const candidates: Array<[Backend, string]> = [
         ["cuda", `${platform}-${process.arch}-cuda`],
         ["vulkan", `${platform}-${process.arch}-vulkan`],
@@ -121,7 +143,10 @@ connection.onInitialize(() => {
         backends: shippedBackends(),
         cpuCores: os.availableParallelism(),
     };
-    return { serverInfo: { name: "olmo-local-sidecar", version: SIDECAR_VERSION }, capabilities: { experimental: { olmo: capabilities } } };
+    return {
+        serverInfo: { name: "olmo-local-sidecar", version: SIDECAR_VERSION },
+        capabilities: { experimental: { olmo: capabilities } },
+    };
 });
 
 declare const NODE_LLAMA_CPP_VERSION: string; // injected by the build
@@ -137,7 +162,15 @@ handle("olmo/formatPrompt", async (params) => (await getEngine()).formatPrompt(p
 handle("olmo/chat", async (params, token) => {
     const batcher = streamTo(params.partialResultToken);
     try {
-        return await (await getEngine()).chat(params.conversationId, params.messages, params.sampling ?? {}, (text) => batcher.push({ text }), token);
+        return await (
+            await getEngine()
+        ).chat(
+            params.conversationId,
+            params.messages,
+            params.sampling ?? {},
+            (text) => batcher.push({ text }),
+            token,
+        );
     } finally {
         batcher.flush();
     }
@@ -147,7 +180,15 @@ handle("olmo/explain", async (params, token) => {
     const messages: ChatMessage[] = [...(params.history ?? []), { role: "user", content: prompt }];
     const batcher = streamTo(params.partialResultToken);
     try {
-        const result = await (await getEngine()).chat(params.conversationId, messages, params.sampling ?? {}, (text) => batcher.push({ text }), token);
+        const result = await (
+            await getEngine()
+        ).chat(
+            params.conversationId,
+            messages,
+            params.sampling ?? {},
+            (text) => batcher.push({ text }),
+            token,
+        );
         return { ...result, prompt };
     } finally {
         batcher.flush();
@@ -160,9 +201,14 @@ handle("olmo/inspectModel", async (params, token) => {
 handle("olmo/download", async (params, token) => {
     const { download } = await import("./modelFiles.js");
     const progressToken = params.partialResultToken;
-    return download(params, (progress) => {
-        if (progressToken !== undefined) void connection.sendProgress(downloadProgressType, progressToken, progress);
-    }, abortSignalFor(token));
+    return download(
+        params,
+        (progress) => {
+            if (progressToken !== undefined)
+                void connection.sendProgress(downloadProgressType, progressToken, progress);
+        },
+        abortSignalFor(token),
+    );
 });
 let rewrites = 0;
 handle("olmo/rewrite", async (params, token) => {
@@ -174,10 +220,17 @@ handle("olmo/rewrite", async (params, token) => {
     const code = new RewriteCodeStream();
     const batcher = streamTo(params.partialResultToken);
     try {
-        const result = await engine.rewrite(`rewrite:${++rewrites}`, messages, sampling, (text) => {
-            const delta = code.push(text);
-            if (delta) batcher.push(delta);
-        }, token, params.speculative);
+        const result = await engine.rewrite(
+            `rewrite:${++rewrites}`,
+            messages,
+            sampling,
+            (text) => {
+                const delta = code.push(text);
+                if (delta) batcher.push(delta);
+            },
+            token,
+            params.speculative,
+        );
         const final = code.finish();
         if (final.delta) batcher.push(final.delta);
         return { ...result, code: final.code };
@@ -194,7 +247,9 @@ connection.onExit(() => process.exit(0));
 // When the extension host goes away, stdin closes: leave instead of lingering with a model in memory.
 process.stdin.on("end", () => process.exit(0));
 process.on("uncaughtException", (error) => log(`uncaught: ${error.stack ?? error}`));
-process.on("unhandledRejection", (error) => log(`unhandled rejection: ${error instanceof Error ? error.stack : String(error)}`));
+process.on("unhandledRejection", (error) =>
+    log(`unhandled rejection: ${error instanceof Error ? error.stack : String(error)}`),
+);
 
 connection.listen();
 listening = true;

@@ -2,7 +2,14 @@
 // only ever sees well-typed values. Each check returns a fresh value holding only the known
 // fields, or throws invalidParams naming the field, what it must be and what it was.
 import { SidecarError } from "./errors.js";
-import type { ChatMessage, ModelSource, ParamsOf, RequestMethod, Role, Sampling } from "./protocol.js";
+import type {
+    ChatMessage,
+    ModelSource,
+    ParamsOf,
+    RequestMethod,
+    Role,
+    Sampling,
+} from "./protocol.js";
 
 /**
  * The most text (characters, all fields together) one request may carry. A 4096-token context
@@ -16,14 +23,18 @@ export const MAX_SEQUENCES = 256;
 type Check<T> = (value: unknown, path: string) => T;
 
 function invalid(path: string, expected: string, value: unknown): never {
-    throw new SidecarError("invalidParams", `${path} must be ${expected} (got ${describe(value)}).`);
+    throw new SidecarError(
+        "invalidParams",
+        `${path} must be ${expected} (got ${describe(value)}).`,
+    );
 }
 
 function describe(value: unknown): string {
     if (value === undefined) return "nothing";
     if (value === null) return "null";
     if (Array.isArray(value)) return "a list";
-    if (typeof value === "string") return `the string ${JSON.stringify(value.length > 40 ? value.slice(0, 40) + "…" : value)}`;
+    if (typeof value === "string")
+        return `the string ${JSON.stringify(value.length > 40 ? value.slice(0, 40) + "…" : value)}`;
     if (typeof value === "object") return "an object";
     return `${typeof value} ${String(value)}`;
 }
@@ -31,24 +42,33 @@ function describe(value: unknown): string {
 const string =
     (options: { nonEmpty?: boolean } = {}): Check<string> =>
     (value, path) =>
-        typeof value === "string" && (!options.nonEmpty || value.length > 0) ? value : invalid(path, options.nonEmpty ? "a non-empty string" : "a string", value);
+        typeof value === "string" && (!options.nonEmpty || value.length > 0)
+            ? value
+            : invalid(path, options.nonEmpty ? "a non-empty string" : "a string", value);
 
 const integer =
     (min: number, max: number): Check<number> =>
     (value, path) =>
-        Number.isSafeInteger(value) && (value as number) >= min && (value as number) <= max ? (value as number) : invalid(path, `a whole number from ${min} to ${max}`, value);
+        Number.isSafeInteger(value) && (value as number) >= min && (value as number) <= max
+            ? (value as number)
+            : invalid(path, `a whole number from ${min} to ${max}`, value);
 
-const boolean: Check<boolean> = (value, path) => (typeof value === "boolean" ? value : invalid(path, "true or false", value));
+const boolean: Check<boolean> = (value, path) =>
+    typeof value === "boolean" ? value : invalid(path, "true or false", value);
 
 const number =
     (min: number, max: number): Check<number> =>
     (value, path) =>
-        typeof value === "number" && Number.isFinite(value) && value >= min && value <= max ? value : invalid(path, `a number from ${min} to ${max}`, value);
+        typeof value === "number" && Number.isFinite(value) && value >= min && value <= max
+            ? value
+            : invalid(path, `a number from ${min} to ${max}`, value);
 
 const oneOf =
     <T extends string>(...choices: T[]): Check<T> =>
     (value, path) =>
-        choices.includes(value as T) ? (value as T) : invalid(path, `one of ${choices.map((c) => JSON.stringify(c)).join(", ")}`, value);
+        choices.includes(value as T)
+            ? (value as T)
+            : invalid(path, `one of ${choices.map((c) => JSON.stringify(c)).join(", ")}`, value);
 
 const either =
     <A, B>(a: Check<A>, b: Check<B>, expected: string): Check<A | B> =>
@@ -90,7 +110,8 @@ function object<T>(shape: Shape<T>): Check<T> {
 const list =
     <T>(item: Check<T>, options: { nonEmpty?: boolean } = {}): Check<T[]> =>
     (value, path) => {
-        if (!Array.isArray(value) || (options.nonEmpty && value.length === 0)) return invalid(path, options.nonEmpty ? "a non-empty list" : "a list", value);
+        if (!Array.isArray(value) || (options.nonEmpty && value.length === 0))
+            return invalid(path, options.nonEmpty ? "a non-empty list" : "a list", value);
         return value.map((v, i) => item(v, `${path}[${i}]`));
     };
 
@@ -98,15 +119,23 @@ const record =
     <T>(item: Check<T>): Check<Record<string, T>> =>
     (value, path) => {
         if (!isRecord(value)) return invalid(path, "an object", value);
-        return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, item(v, `${path}[${JSON.stringify(k)}]`)]));
+        return Object.fromEntries(
+            Object.entries(value).map(([k, v]) => [k, item(v, `${path}[${JSON.stringify(k)}]`)]),
+        );
     };
 
-const message = object<ChatMessage>({ role: oneOf<Role>("system", "user", "assistant"), content: string() });
+const message = object<ChatMessage>({
+    role: oneOf<Role>("system", "user", "assistant"),
+    content: string(),
+});
 const messages = list(message);
 const chatMessages: Check<ChatMessage[]> = (value, path) => {
     const checked = list(message, { nonEmpty: true })(value, path);
     if (checked[checked.length - 1].role !== "user") {
-        throw new SidecarError("invalidParams", `${path}: the last message must be the user's (got "${checked[checked.length - 1].role}").`);
+        throw new SidecarError(
+            "invalidParams",
+            `${path}: the last message must be the user's (got "${checked[checked.length - 1].role}").`,
+        );
     }
     return checked;
 };
@@ -119,9 +148,12 @@ const sampling = optional(
         tokenBias: optional(record(number(-1000, 1000))),
     }),
 );
-const progressToken = optional(either(string(), integer(-(2 ** 31), 2 ** 31 - 1), "a string or a whole number"));
+const progressToken = optional(
+    either(string(), integer(-(2 ** 31), 2 ** 31 - 1), "a string or a whole number"),
+);
 /** Methods without parameters accept none, or any object. */
-const nothing: Check<Record<string, never>> = (value, path) => (value === undefined || isRecord(value) ? {} : invalid(path, "an object or nothing", value));
+const nothing: Check<Record<string, never>> = (value, path) =>
+    value === undefined || isRecord(value) ? {} : invalid(path, "an object or nothing", value);
 const modelSource = {
     endpoint: optional(string({ nonEmpty: true })),
     repo: string({ nonEmpty: true }),
@@ -133,14 +165,21 @@ const checks: { [M in RequestMethod]: Check<ParamsOf<M>> } = {
     "olmo/load": object({
         modelPath: string(),
         gpu: optional(oneOf("auto", "cuda", "vulkan", "metal", "cpu")),
-        gpuLayers: optional(either(oneOf("auto"), integer(0, 10_000), `"auto" or a whole number from 0`)),
+        gpuLayers: optional(
+            either(oneOf("auto"), integer(0, 10_000), `"auto" or a whole number from 0`),
+        ),
         contextSize: optional(integer(1, 1 << 20)),
         threads: optional(integer(0, 1024)),
         sequences: optional(integer(1, MAX_SEQUENCES)),
     }),
     "olmo/unload": nothing,
     "olmo/modelInfo": nothing,
-    "olmo/chat": object({ conversationId: string({ nonEmpty: true }), messages: chatMessages, sampling, partialResultToken: progressToken }),
+    "olmo/chat": object({
+        conversationId: string({ nonEmpty: true }),
+        messages: chatMessages,
+        sampling,
+        partialResultToken: progressToken,
+    }),
     "olmo/explain": object({
         conversationId: string({ nonEmpty: true }),
         history: optional(messages),
@@ -162,19 +201,37 @@ const checks: { [M in RequestMethod]: Check<ParamsOf<M>> } = {
         partialResultToken: progressToken,
     }),
     "olmo/countTokens": (value, path) => {
-        const params = object({ messages: optional(messages), text: optional(string()) })(value, path);
+        const params = object({ messages: optional(messages), text: optional(string()) })(
+            value,
+            path,
+        );
         if ((params.messages === undefined) === (params.text === undefined)) {
-            throw new SidecarError("invalidParams", `${path} needs exactly one of messages and text.`);
+            throw new SidecarError(
+                "invalidParams",
+                `${path} needs exactly one of messages and text.`,
+            );
         }
         return params;
     },
     "olmo/formatPrompt": object({ messages }),
     "olmo/inspectModel": (value, path) => {
-        const params = object({ path: optional(string({ nonEmpty: true })), source: optional(object<ModelSource>(modelSource)), contextSize: optional(integer(1, 1 << 20)) })(value, path);
-        if ((params.path === undefined) === (params.source === undefined)) throw new SidecarError("invalidParams", `${path} needs exactly one of path and source.`);
+        const params = object({
+            path: optional(string({ nonEmpty: true })),
+            source: optional(object<ModelSource>(modelSource)),
+            contextSize: optional(integer(1, 1 << 20)),
+        })(value, path);
+        if ((params.path === undefined) === (params.source === undefined))
+            throw new SidecarError(
+                "invalidParams",
+                `${path} needs exactly one of path and source.`,
+            );
         return params;
     },
-    "olmo/download": object({ ...modelSource, directory: string({ nonEmpty: true }), partialResultToken: progressToken }),
+    "olmo/download": object({
+        ...modelSource,
+        directory: string({ nonEmpty: true }),
+        partialResultToken: progressToken,
+    }),
 };
 
 /** The request's parameters, checked; throws invalidParams or, for too much text, contextOverflow. */

@@ -5,8 +5,10 @@
 // Nothing else is altered: no trimming of the code's own whitespace.
 
 const OPENING_FENCE = /^( {0,3})(`{3,}|~{3,})[^\n`]*$/;
-const LEAD_IN = /^(here('s| is| are)|sure|certainly|of course|okay|ok|below|the (rewritten|updated|modified|refactored|new) code)\b.*:\s*$/i;
-const PROSE_PARAGRAPH = /^(this|these|the (above|code|changes|function)|i('ve| have)?\b|note|explanation|changes|in this|with this|now)\b/i;
+const LEAD_IN =
+    /^(here('s| is| are)|sure|certainly|of course|okay|ok|below|the (rewritten|updated|modified|refactored|new) code)\b.*:\s*$/i;
+const PROSE_PARAGRAPH =
+    /^(this|these|the (above|code|changes|function)|i('ve| have)?\b|note|explanation|changes|in this|with this|now)\b/i;
 
 interface Block {
     content: string;
@@ -25,7 +27,11 @@ function fencedBlocks(text: string): Block[] {
         let j = i + 1;
         for (; j < lines.length; j++) {
             const trimmed = lines[j].trim();
-            if (trimmed.startsWith(fence[0].repeat(fence.length)) && /^(`+|~+)$/.test(trimmed) && trimmed.length >= fence.length) {
+            if (
+                trimmed.startsWith(fence[0].repeat(fence.length)) &&
+                /^(`+|~+)$/.test(trimmed) &&
+                trimmed.length >= fence.length
+            ) {
                 closed = true;
                 break;
             }
@@ -44,7 +50,9 @@ export function extractRewrittenCode(answer: string): string {
     if (blocks.length > 0) {
         const closed = blocks.filter((b) => b.closed);
         const candidates = closed.length > 0 ? closed : blocks;
-        return candidates.reduce((longest, b) => (b.content.length > longest.content.length ? b : longest)).content;
+        return candidates.reduce((longest, b) =>
+            b.content.length > longest.content.length ? b : longest,
+        ).content;
     }
     return withoutProse(text);
 }
@@ -52,10 +60,12 @@ export function extractRewrittenCode(answer: string): string {
 function withoutProse(text: string): string {
     const paragraphs = text.split(/\n{2,}/);
     // Only drop prose when something code-like remains.
-    while (paragraphs.length > 1 && PROSE_PARAGRAPH.test(paragraphs[paragraphs.length - 1].trim())) paragraphs.pop();
+    while (paragraphs.length > 1 && PROSE_PARAGRAPH.test(paragraphs[paragraphs.length - 1].trim()))
+        paragraphs.pop();
     let code = paragraphs.join("\n\n");
     const firstBreak = code.indexOf("\n");
-    if (firstBreak > 0 && LEAD_IN.test(code.slice(0, firstBreak).trim())) code = code.slice(firstBreak + 1).replace(/^\n+/, "");
+    if (firstBreak > 0 && LEAD_IN.test(code.slice(0, firstBreak).trim()))
+        code = code.slice(firstBreak + 1).replace(/^\n+/, "");
     return code.replace(/\n+$/, "");
 }
 
@@ -71,12 +81,16 @@ export class RewriteCodeStream {
         this.raw += delta;
         // Hold back a trailing partial line only while it could still become a fence.
         const lineStart = this.raw.lastIndexOf("\n") + 1;
-        const settled = /^ {0,3}(`*|~*)$/.test(this.raw.slice(lineStart)) ? this.raw.slice(0, lineStart) : this.raw;
+        const settled = /^ {0,3}(`*|~*)$/.test(this.raw.slice(lineStart))
+            ? this.raw.slice(0, lineStart)
+            : this.raw;
         const next = extractRewrittenCode(settled);
         if (next === this.code) return undefined;
         const previous = this.code;
         this.code = next;
-        return next.startsWith(previous) ? { text: next.slice(previous.length) } : { text: next, replace: true };
+        return next.startsWith(previous)
+            ? { text: next.slice(previous.length) }
+            : { text: next, replace: true };
     }
 
     /** The final code, from the whole answer. */
@@ -85,6 +99,11 @@ export class RewriteCodeStream {
         const previous = this.code;
         this.code = code;
         if (code === previous) return { code };
-        return { code, delta: code.startsWith(previous) ? { text: code.slice(previous.length) } : { text: code, replace: true } };
+        return {
+            code,
+            delta: code.startsWith(previous)
+                ? { text: code.slice(previous.length) }
+                : { text: code, replace: true },
+        };
     }
 }

@@ -38,14 +38,26 @@ export type PredictionCounts = LlamaContextSequence["tokenPredictions"];
  * output per position with logits, so a drafted position (accepted or not) counts although it
  * produced no token yet, and a used draft's token was already counted at its own position.
  */
-export function generatedTokens(sequence: LlamaContextSequence, meteredBefore: number, before: PredictionCounts): number {
+export function generatedTokens(
+    sequence: LlamaContextSequence,
+    meteredBefore: number,
+    before: PredictionCounts,
+): number {
     const now = sequence.tokenPredictions;
     const metered = sequence.tokenMeter.usedOutputTokens - meteredBefore;
-    return metered - (now.validated - before.validated) - (now.refuted - before.refuted) + (now.used - before.used);
+    return (
+        metered -
+        (now.validated - before.validated) -
+        (now.refuted - before.refuted) +
+        (now.used - before.used)
+    );
 }
 
 /** The draft figures for `usage`, present only when the sequence decodes with a predictor. */
-export function draftUsage(sequence: LlamaContextSequence, before: PredictionCounts): Pick<Usage, "draftTokens" | "acceptedDraftTokens"> {
+export function draftUsage(
+    sequence: LlamaContextSequence,
+    before: PredictionCounts,
+): Pick<Usage, "draftTokens" | "acceptedDraftTokens"> {
     if (!sequence.tokenPredictor) return {};
     const now = sequence.tokenPredictions;
     const accepted = now.validated - before.validated;

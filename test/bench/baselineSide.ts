@@ -80,7 +80,11 @@ export class BaselineSide implements ChatSide {
         let cpuAtFirstText = 0;
         const cpuBefore = processCpuMs("self");
         const sent = performance.now();
-        const chat = new LlamaChat({ contextSequence: this.sequence, chatWrapper: this.wrapper, autoDisposeSequence: false });
+        const chat = new LlamaChat({
+            contextSequence: this.sequence,
+            chatWrapper: this.wrapper,
+            autoDisposeSequence: false,
+        });
         try {
             const response = await chat.generateResponse(toChatHistory(request.messages, true), {
                 ...GREEDY,
@@ -91,14 +95,17 @@ export class BaselineSide implements ChatSide {
                     if (firstTextAt !== undefined) return;
                     firstTextAt = performance.now();
                     cpuAtFirstText = processCpuMs("self");
-                    if (decodeTimeLimitMs !== undefined) decodeTimer = setTimeout(() => stop.abort(), decodeTimeLimitMs);
+                    if (decodeTimeLimitMs !== undefined)
+                        decodeTimer = setTimeout(() => stop.abort(), decodeTimeLimitMs);
                 },
             });
             const doneAt = performance.now();
             const cpuMs = processCpuMs("self") - cpuBefore;
             if (firstTextAt === undefined) throw new Error("the baseline produced no text");
             // Counted after the clock stopped: the engine does this work inside its request, the baseline need not.
-            const { contextText } = this.wrapper.generateContextState({ chatHistory: toChatHistory(request.messages, true) });
+            const { contextText } = this.wrapper.generateContextState({
+                chatHistory: toChatHistory(request.messages, true),
+            });
             const prompt = contextText.tokenize(this.model.tokenizer);
             return {
                 text: response.response,

@@ -23,22 +23,31 @@ import { runThreadSweep } from "./threadSweep.js";
 import { buildPrompt } from "./workload.js";
 
 const benchStarted = performance.now();
-const log = (line: string) => console.error(`[bench ${((performance.now() - benchStarted) / 1000).toFixed(0).padStart(4)} s] ${line}`);
+const log = (line: string) =>
+    console.error(
+        `[bench ${((performance.now() - benchStarted) / 1000).toFixed(0).padStart(4)} s] ${line}`,
+    );
 
 const options = parseBenchOptions(process.argv.slice(2));
 await stat(SIDECAR_PATH).catch(() => {
-    throw new Error(`${SIDECAR_PATH} is missing: run \`node build.mjs\` first (npm run bench does).`);
+    throw new Error(
+        `${SIDECAR_PATH} is missing: run \`node build.mjs\` first (npm run bench does).`,
+    );
 });
 
 const shape = SHAPES[options.shape];
-log(`model: ${options.shape} shape (${shape.layers} layers × ${shape.width}, ${shape.type}), generating it unless cached`);
+log(
+    `model: ${options.shape} shape (${shape.layers} layers × ${shape.width}, ${shape.type}), generating it unless cached`,
+);
 const modelPath = await ensureTestModel(shape);
 const modelBytes = (await stat(modelPath)).size;
 log(`model: ${modelPath} (${(modelBytes / 2 ** 20).toFixed(0)} MiB)`);
 
 const llama = await getBenchLlama(options.gpu);
 const machine = await machineInfo(llama);
-log(`machine: ${machine.cpuModel}, ${machine.cores} cores, load average ${machine.loadAverageAtStart.map((l) => l.toFixed(2)).join(" ")}`);
+log(
+    `machine: ${machine.cpuModel}, ${machine.cores} cores, load average ${machine.loadAverageAtStart.map((l) => l.toFixed(2)).join(" ")}`,
+);
 
 const vocabulary = await llama.loadModel({ modelPath, vocabOnly: true });
 const prompt = buildPrompt(vocabulary, options.promptTokens);
@@ -48,23 +57,46 @@ const settings = {
     gpu: options.gpu,
     threads: Math.min(options.threads, llama.cpuMathCores),
     // A vocabulary-only model reports a train context of 0: read it from the file instead.
-    contextSize: Math.min(options.contextSize, vocabulary.fileInsights.trainContextSize ?? options.contextSize),
+    contextSize: Math.min(
+        options.contextSize,
+        vocabulary.fileInsights.trainContextSize ?? options.contextSize,
+    ),
 };
 await vocabulary.dispose();
-if (settings.threads !== options.threads) log(`only ${llama.cpuMathCores} cores do math: ${settings.threads} thread(s) per side, as the sidecar would`);
+if (settings.threads !== options.threads)
+    log(
+        `only ${llama.cpuMathCores} cores do math: ${settings.threads} thread(s) per side, as the sidecar would`,
+    );
 
 // Both sides map the same file: read it once so that the first round does not pay the disk.
-await pipeline(createReadStream(modelPath), new Writable({ write: (_chunk, _encoding, done) => done() }));
+await pipeline(
+    createReadStream(modelPath),
+    new Writable({ write: (_chunk, _encoding, done) => done() }),
+);
 
 const rounds: RoundResult[] = [];
 for (let round = 0; round < options.rounds; round++) {
-    rounds.push(await runRound(round, { llama, settings, prompt, decodeTokens: options.decodeTokens, log }));
+    rounds.push(
+        await runRound(round, { llama, settings, prompt, decodeTokens: options.decodeTokens, log }),
+    );
 }
-const sweep = options.sweepThreads.length > 0 ? await runThreadSweep(llama, settings, prompt, options.sweepThreads, log) : [];
-const speculation = options.speculationRounds > 0 ? await runSpeculation(settings, options.speculationRounds, log) : undefined;
+const sweep =
+    options.sweepThreads.length > 0
+        ? await runThreadSweep(llama, settings, prompt, options.sweepThreads, log)
+        : [];
+const speculation =
+    options.speculationRounds > 0
+        ? await runSpeculation(settings, options.speculationRounds, log)
+        : undefined;
 await llama.dispose();
 
-const summary = summarize({ rounds, sweep, modelBytes, promptTokens: options.promptTokens, decodeTokens: options.decodeTokens });
+const summary = summarize({
+    rounds,
+    sweep,
+    modelBytes,
+    promptTokens: options.promptTokens,
+    decodeTokens: options.decodeTokens,
+});
 const heading =
     `OLMo Local bench: ${options.shape} shape ${shape.type} (${(modelBytes / 1e9).toFixed(2)} GB), ${options.rounds} rounds (sides take turns request by request), ` +
     `${settings.threads} thread(s) per side, gpu ${options.gpu} (${machine.backend}${machine.gpuNames.length ? `: ${machine.gpuNames.join(", ")}` : ""}), ` +

@@ -12,7 +12,9 @@ import { ensureTestModel, OLMO2_1B_SHAPE } from "../support/models.js";
 import { ModelServer } from "../support/modelServer.js";
 import { SidecarProcess } from "../support/sidecarProcess.js";
 
-const { values } = parseArgs({ options: { shape: { type: "string", default: "1b" }, rounds: { type: "string", default: "3" } } });
+const { values } = parseArgs({
+    options: { shape: { type: "string", default: "1b" }, rounds: { type: "string", default: "3" } },
+});
 const shape = values.shape === "1b" ? OLMO2_1B_SHAPE : (values.shape as "tiny" | "small");
 const rounds = Number(values.rounds);
 const repo = "allenai/OLMo-2-bench-GGUF";
@@ -28,13 +30,23 @@ try {
         const sides = [
             async () => {
                 const started = performance.now();
-                await sidecar.request("olmo/download", { endpoint: server.endpoint, repo, file, directory: join(dir, "sidecar") });
+                await sidecar.request("olmo/download", {
+                    endpoint: server.endpoint,
+                    repo,
+                    file,
+                    directory: join(dir, "sidecar"),
+                });
                 sidecarMBps.push(server.size / 1e6 / ((performance.now() - started) / 1000));
             },
             async () => {
                 const started = performance.now();
                 // Asynchronously: the stand-in server runs in this same process.
-                await promisify(execFile)("curl", ["-sSfL", "-o", join(dir, "curl.gguf"), `${server.endpoint}/${repo}/resolve/main/${file}`]);
+                await promisify(execFile)("curl", [
+                    "-sSfL",
+                    "-o",
+                    join(dir, "curl.gguf"),
+                    `${server.endpoint}/${repo}/resolve/main/${file}`,
+                ]);
                 curlMBps.push(server.size / 1e6 / ((performance.now() - started) / 1000));
             },
         ];
@@ -48,8 +60,16 @@ try {
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-console.log(`| ${(server.size / 1e6).toFixed(0)} MB over 127.0.0.1, ${rounds} rounds | median MB/s | min–max |`);
+console.log(
+    `| ${(server.size / 1e6).toFixed(0)} MB over 127.0.0.1, ${rounds} rounds | median MB/s | min–max |`,
+);
 console.log("|---|---|---|");
-console.log(`| sidecar (olmo/download, SHA-256 checked) | ${median(sidecarMBps).toFixed(0)} | ${Math.min(...sidecarMBps).toFixed(0)}–${Math.max(...sidecarMBps).toFixed(0)} |`);
-console.log(`| curl | ${median(curlMBps).toFixed(0)} | ${Math.min(...curlMBps).toFixed(0)}–${Math.max(...curlMBps).toFixed(0)} |`);
-console.log(`| ratio sidecar / curl | ${((median(sidecarMBps) / median(curlMBps)) * 100).toFixed(0)}% | |`);
+console.log(
+    `| sidecar (olmo/download, SHA-256 checked) | ${median(sidecarMBps).toFixed(0)} | ${Math.min(...sidecarMBps).toFixed(0)}–${Math.max(...sidecarMBps).toFixed(0)} |`,
+);
+console.log(
+    `| curl | ${median(curlMBps).toFixed(0)} | ${Math.min(...curlMBps).toFixed(0)}–${Math.max(...curlMBps).toFixed(0)} |`,
+);
+console.log(
+    `| ratio sidecar / curl | ${((median(sidecarMBps) / median(curlMBps)) * 100).toFixed(0)}% | |`,
+);

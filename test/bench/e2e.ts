@@ -41,12 +41,19 @@ interface ThreadProbe {
 }
 
 const started = performance.now();
-const log = (line: string) => console.error(`[bench:e2e ${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`);
+const log = (line: string) =>
+    console.error(
+        `[bench:e2e ${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`,
+    );
 
 /** The "Activation: N ms" VS Code shows for the extension in its Running Extensions editor. */
 async function activationTime(vscode: VSCodeSession): Promise<number> {
-    const list = vscode.page.locator(".monaco-list", { has: vscode.page.locator(".activation-time") });
-    const time = list.locator(".monaco-list-row", { hasText: "OLMo Local" }).locator(".activation-time");
+    const list = vscode.page.locator(".monaco-list", {
+        has: vscode.page.locator(".activation-time"),
+    });
+    const time = list
+        .locator(".monaco-list-row", { hasText: "OLMo Local" })
+        .locator(".activation-time");
     // Right after a reload the command sometimes opens nothing: ask again.
     for (let attempt = 1; ; attempt++) {
         await vscode.runCommand("Developer: Show Running Extensions");
@@ -80,46 +87,80 @@ async function activationTime(vscode: VSCodeSession): Promise<number> {
 }
 
 /** The sidecar's time to first token and decode speed for the latest chat answer, from the extension's log. */
-async function lastAnswerTimings(vscode: VSCodeSession, answers: number): Promise<{ completionTokens: number; firstTokenMs: number; tokensPerSecond: number }> {
-    const pattern = /chat: answer ended .*?: (\d+) tokens, first token after (\d+) ms, ([\d.]+) tok\/s/g;
-    const log = await vscode.waitForExtensionLog(/OLMo Local/, new RegExp(`(?:${pattern.source}[^]*?){${answers}}`));
+async function lastAnswerTimings(
+    vscode: VSCodeSession,
+    answers: number,
+): Promise<{ completionTokens: number; firstTokenMs: number; tokensPerSecond: number }> {
+    const pattern =
+        /chat: answer ended .*?: (\d+) tokens, first token after (\d+) ms, ([\d.]+) tok\/s/g;
+    const log = await vscode.waitForExtensionLog(
+        /OLMo Local/,
+        new RegExp(`(?:${pattern.source}[^]*?){${answers}}`),
+    );
     const [, tokens, firstToken, speed] = [...log.matchAll(pattern)].at(-1)!;
-    return { completionTokens: Number(tokens), firstTokenMs: Number(firstToken), tokensPerSecond: Number(speed) };
+    return {
+        completionTokens: Number(tokens),
+        firstTokenMs: Number(firstToken),
+        tokensPerSecond: Number(speed),
+    };
 }
 
 async function measure(vs: VSCodeUnderTest, modelPath: string): Promise<VersionResult> {
-    const result: VersionResult = { vscode: vs.vscode, activationMs: [], firstTokenShownMs: [], sidecarFirstTokenMs: [], viewOverSidecarSpeed: [] };
-    const settings = { "olmo.modelPath": modelPath, "olmo.gpu": "cpu", "olmo.contextSize": 2048, "olmo.maxTokens": 64, "olmo.threads": 1 };
-    await vs.withVSCode({ name: "bench-e2e", vsix: requireVsix(), settings, timeoutMs: 90_000 }, async (vscode) => {
-        for (let load = 0; load < ROUNDS; load++) {
-            if (load > 0) await vscode.reload();
+    const result: VersionResult = {
+        vscode: vs.vscode,
+        activationMs: [],
+        firstTokenShownMs: [],
+        sidecarFirstTokenMs: [],
+        viewOverSidecarSpeed: [],
+    };
+    const settings = {
+        "olmo.modelPath": modelPath,
+        "olmo.gpu": "cpu",
+        "olmo.contextSize": 2048,
+        "olmo.maxTokens": 64,
+        "olmo.threads": 1,
+    };
+    await vs.withVSCode(
+        { name: "bench-e2e", vsix: requireVsix(), settings, timeoutMs: 90_000 },
+        async (vscode) => {
+            for (let load = 0; load < ROUNDS; load++) {
+                if (load > 0) await vscode.reload();
+                await vscode.runCommand("OLMo: Focus Chat");
+                await vscode.webview(EXTENSION_ID).locator("textarea").waitFor();
+                result.activationMs.push(await activationTime(vscode));
+                log(
+                    `VS Code ${vs.label}: window ${load + 1}, activation ${result.activationMs.at(-1)} ms`,
+                );
+            }
+            await vscode.runCommand("OLMo: Load Model");
+            await vscode.page
+                .locator('.part.statusbar .statusbar-item[aria-label^="OLMo Local: ready"]')
+                .waitFor({ state: "visible", timeout: 120_000 });
             await vscode.runCommand("OLMo: Focus Chat");
-            await vscode.webview(EXTENSION_ID).locator("textarea").waitFor();
-            result.activationMs.push(await activationTime(vscode));
-            log(`VS Code ${vs.label}: window ${load + 1}, activation ${result.activationMs.at(-1)} ms`);
-        }
-        await vscode.runCommand("OLMo: Load Model");
-        await vscode.page.locator('.part.statusbar .statusbar-item[aria-label^="OLMo Local: ready"]').waitFor({ state: "visible", timeout: 120_000 });
-        await vscode.runCommand("OLMo: Focus Chat");
-        const chat = vscode.webview(EXTENSION_ID);
-        await chat.locator("textarea").waitFor();
-        // One answer first, so that the measured ones find every path warm.
-        await sendAndWatch(chat, "Warm up");
-        await lastAnswerTimings(vscode, 1);
-        for (let round = 1; round <= ROUNDS; round++) {
-            await vscode.runCommand("OLMo: New Chat");
-            await chat.locator(".empty-state").waitFor();
-            const shown = await sendAndWatch(chat, `Question ${round}: what is a closure?`);
-            const sidecar = await lastAnswerTimings(vscode, round + 1);
-            result.firstTokenShownMs.push(shown.firstShownMs);
-            result.sidecarFirstTokenMs.push(sidecar.firstTokenMs);
-            result.viewOverSidecarSpeed.push((sidecar.completionTokens - 1) / (shown.streamingMs / 1000) / sidecar.tokensPerSecond);
-            log(
-                `VS Code ${vs.label}: answer ${round}, first token shown ${shown.firstShownMs.toFixed(0)} ms, sidecar ${sidecar.firstTokenMs} ms; ` +
-                    `view/sidecar decode speed ${(result.viewOverSidecarSpeed.at(-1)! * 100).toFixed(1)}%`,
-            );
-        }
-    });
+            const chat = vscode.webview(EXTENSION_ID);
+            await chat.locator("textarea").waitFor();
+            // One answer first, so that the measured ones find every path warm.
+            await sendAndWatch(chat, "Warm up");
+            await lastAnswerTimings(vscode, 1);
+            for (let round = 1; round <= ROUNDS; round++) {
+                await vscode.runCommand("OLMo: New Chat");
+                await chat.locator(".empty-state").waitFor();
+                const shown = await sendAndWatch(chat, `Question ${round}: what is a closure?`);
+                const sidecar = await lastAnswerTimings(vscode, round + 1);
+                result.firstTokenShownMs.push(shown.firstShownMs);
+                result.sidecarFirstTokenMs.push(sidecar.firstTokenMs);
+                result.viewOverSidecarSpeed.push(
+                    (sidecar.completionTokens - 1) /
+                        (shown.streamingMs / 1000) /
+                        sidecar.tokensPerSecond,
+                );
+                log(
+                    `VS Code ${vs.label}: answer ${round}, first token shown ${shown.firstShownMs.toFixed(0)} ms, sidecar ${sidecar.firstTokenMs} ms; ` +
+                        `view/sidecar decode speed ${(result.viewOverSidecarSpeed.at(-1)! * 100).toFixed(1)}%`,
+                );
+            }
+        },
+    );
     return result;
 }
 
@@ -128,49 +169,79 @@ async function measure(vs: VSCodeUnderTest, modelPath: string): Promise<VersionR
  * webview's rendering and Chromium share the cores with llama.cpp), on the 1B-shape model: the
  * benchmark's thread sweep measures node-llama-cpp alone, this measures what the user gets.
  */
-async function threadsInTheEditor(vs: VSCodeUnderTest, modelPath: string, threadCounts: number[]): Promise<ThreadProbe[]> {
+async function threadsInTheEditor(
+    vs: VSCodeUnderTest,
+    modelPath: string,
+    threadCounts: number[],
+): Promise<ThreadProbe[]> {
     const probes: ThreadProbe[] = [];
-    const settings = { "olmo.modelPath": modelPath, "olmo.gpu": "cpu", "olmo.contextSize": 2048, "olmo.maxTokens": 64, "olmo.threads": threadCounts[0] };
-    await vs.withVSCode({ name: "bench-e2e-threads", vsix: requireVsix(), settings, timeoutMs: 90_000 }, async (vscode) => {
-        await vscode.runCommand("OLMo: Focus Chat");
-        const chat = vscode.webview(EXTENSION_ID);
-        await chat.locator("textarea").waitFor();
-        let answers = 0;
-        let loads = 0;
-        const ask = async (question: string) => {
-            await vscode.runCommand("OLMo: New Chat");
-            await chat.locator(".empty-state").waitFor();
-            await sendAndWatch(chat, question);
-            const { firstTokenMs, tokensPerSecond } = await lastAnswerTimings(vscode, ++answers);
-            return { firstTokenMs, tokensPerSecond };
-        };
-        const loadedWith = async (threads: number) => {
-            loads++;
-            const pattern = /loaded .* context \d+, (\d+) threads/g;
-            const log = await vscode.waitForExtensionLog(/OLMo Local/, new RegExp(`(?:${pattern.source}[^]*?){${loads}}`), 120_000);
-            const used = Number([...log.matchAll(pattern)].at(-1)![1]);
-            if (used !== threads) throw new Error(`asked for ${threads} threads, the model loaded with ${used}`);
-        };
-        await ask("Warm up");
-        await loadedWith(threadCounts[0]);
-        let current = threadCounts[0];
-        for (let round = 1; round <= ROUNDS; round++) {
-            for (const threads of round % 2 === 1 ? threadCounts : [...threadCounts].reverse()) {
-                if (threads !== current) {
-                    await vscode.updateSettings({ "olmo.threads": threads });
-                    await loadedWith(threads);
-                    current = threads;
+    const settings = {
+        "olmo.modelPath": modelPath,
+        "olmo.gpu": "cpu",
+        "olmo.contextSize": 2048,
+        "olmo.maxTokens": 64,
+        "olmo.threads": threadCounts[0],
+    };
+    await vs.withVSCode(
+        { name: "bench-e2e-threads", vsix: requireVsix(), settings, timeoutMs: 90_000 },
+        async (vscode) => {
+            await vscode.runCommand("OLMo: Focus Chat");
+            const chat = vscode.webview(EXTENSION_ID);
+            await chat.locator("textarea").waitFor();
+            let answers = 0;
+            let loads = 0;
+            const ask = async (question: string) => {
+                await vscode.runCommand("OLMo: New Chat");
+                await chat.locator(".empty-state").waitFor();
+                await sendAndWatch(chat, question);
+                const { firstTokenMs, tokensPerSecond } = await lastAnswerTimings(
+                    vscode,
+                    ++answers,
+                );
+                return { firstTokenMs, tokensPerSecond };
+            };
+            const loadedWith = async (threads: number) => {
+                loads++;
+                const pattern = /loaded .* context \d+, (\d+) threads/g;
+                const log = await vscode.waitForExtensionLog(
+                    /OLMo Local/,
+                    new RegExp(`(?:${pattern.source}[^]*?){${loads}}`),
+                    120_000,
+                );
+                const used = Number([...log.matchAll(pattern)].at(-1)![1]);
+                if (used !== threads)
+                    throw new Error(`asked for ${threads} threads, the model loaded with ${used}`);
+            };
+            await ask("Warm up");
+            await loadedWith(threadCounts[0]);
+            let current = threadCounts[0];
+            for (let round = 1; round <= ROUNDS; round++) {
+                for (const threads of round % 2 === 1
+                    ? threadCounts
+                    : [...threadCounts].reverse()) {
+                    if (threads !== current) {
+                        await vscode.updateSettings({ "olmo.threads": threads });
+                        await loadedWith(threads);
+                        current = threads;
+                    }
+                    probes.push({
+                        threads,
+                        ...(await ask(`Question ${round}: what is a closure?`)),
+                    });
+                    log(
+                        `VS Code ${vs.label}: ${threads} thread(s), ${probes.at(-1)!.tokensPerSecond} tok/s`,
+                    );
                 }
-                probes.push({ threads, ...(await ask(`Question ${round}: what is a closure?`)) });
-                log(`VS Code ${vs.label}: ${threads} thread(s), ${probes.at(-1)!.tokensPerSecond} tok/s`);
             }
-        }
-    });
+        },
+    );
     return probes;
 }
 
 function percentCell(s: Spread | undefined): string {
-    return s ? `${(s.median * 100).toFixed(1)}% (${(s.min * 100).toFixed(1)}–${(s.max * 100).toFixed(1)})` : "–";
+    return s
+        ? `${(s.median * 100).toFixed(1)}% (${(s.min * 100).toFixed(1)}–${(s.max * 100).toFixed(1)})`
+        : "–";
 }
 
 function cell(s: Spread | undefined): string {
@@ -185,10 +256,13 @@ for (const vs of versions) results.push(await measure(vs, modelPath));
 const threadCounts = [...new Set([Math.max(1, os.cpus().length - 1), os.cpus().length])];
 const threadProbes = new Map<string, ThreadProbe[]>();
 const bigModelPath = await ensureTestModel(OLMO2_1B_SHAPE);
-for (const vs of versions) threadProbes.set(vs.vscode, await threadsInTheEditor(vs, bigModelPath, threadCounts));
+for (const vs of versions)
+    threadProbes.set(vs.vscode, await threadsInTheEditor(vs, bigModelPath, threadCounts));
 
 const rows = results.map((r) => {
-    const overhead = spread(r.firstTokenShownMs.map((shown, i) => shown - r.sidecarFirstTokenMs[i]));
+    const overhead = spread(
+        r.firstTokenShownMs.map((shown, i) => shown - r.sidecarFirstTokenMs[i]),
+    );
     const activation = spread(r.activationMs)!;
     return {
         ...r,
@@ -214,12 +288,20 @@ console.log(
         `| VS Code | ${threadCounts.map((t) => `${t} thread(s)`).join(" | ")} | fastest |`,
         `|---|${threadCounts.map(() => "---|").join("")}---|`,
         ...[...threadProbes].map(([version, probes]) => {
-            const speeds = threadCounts.map((t) => spread(probes.filter((p) => p.threads === t).map((p) => p.tokensPerSecond))!);
-            const fastest = threadCounts[speeds.indexOf(speeds.reduce((a, b) => (b.median > a.median ? b : a)))];
+            const speeds = threadCounts.map((t) =>
+                spread(probes.filter((p) => p.threads === t).map((p) => p.tokensPerSecond))!,
+            );
+            const fastest =
+                threadCounts[
+                    speeds.indexOf(speeds.reduce((a, b) => (b.median > a.median ? b : a)))
+                ];
             return `| ${version} | ${speeds.map((s) => `${s.median.toFixed(1)} (${s.min.toFixed(1)}–${s.max.toFixed(1)})`).join(" | ")} | ${fastest} |`;
         }),
     ].join("\n"),
 );
 const outDir = join(REPO_ROOT, "bench-results");
 await mkdir(outDir, { recursive: true });
-await writeFile(join(outDir, "bench-e2e.json"), `${JSON.stringify({ rounds: ROUNDS, cpu: cpu?.model, cores: os.cpus().length, results: rows.map(({ line: _line, ...r }) => r), threads: Object.fromEntries(threadProbes) }, null, 2)}\n`);
+await writeFile(
+    join(outDir, "bench-e2e.json"),
+    `${JSON.stringify({ rounds: ROUNDS, cpu: cpu?.model, cores: os.cpus().length, results: rows.map(({ line: _line, ...r }) => r), threads: Object.fromEntries(threadProbes) }, null, 2)}\n`,
+);

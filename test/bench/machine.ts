@@ -26,9 +26,14 @@ export interface MachineInfo {
 export async function machineInfo(llama: Llama): Promise<MachineInfo> {
     const cpuinfo = await readFile("/proc/cpuinfo", "utf8").catch(() => "");
     // Its exports leave out package.json: read it by path, as build.mjs does.
-    const packageJson = JSON.parse(await readFile(join(REPO_ROOT, "node_modules", "node-llama-cpp", "package.json"), "utf8")) as { version: string };
+    const packageJson = JSON.parse(
+        await readFile(join(REPO_ROOT, "node_modules", "node-llama-cpp", "package.json"), "utf8"),
+    ) as { version: string };
     return {
-        cpuModel: /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? os.cpus()[0]?.model ?? "unknown",
+        cpuModel:
+            /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ??
+            os.cpus()[0]?.model ??
+            "unknown",
         cores: os.cpus().length,
         cpuMathCores: llama.cpuMathCores,
         ramBytes: os.totalmem(),

@@ -3,7 +3,12 @@ import { parseArgs } from "node:util";
 import type { Olmo2Shape } from "../support/olmo2-model.js";
 import { OLMO2_13B_SHAPE, OLMO2_1B_SHAPE, SMALL_SHAPE, TINY_SHAPE } from "../support/models.js";
 
-export const SHAPES = { tiny: TINY_SHAPE, small: SMALL_SHAPE, "1b": OLMO2_1B_SHAPE, "13b": OLMO2_13B_SHAPE } as const satisfies Record<string, Olmo2Shape>;
+export const SHAPES = {
+    tiny: TINY_SHAPE,
+    small: SMALL_SHAPE,
+    "1b": OLMO2_1B_SHAPE,
+    "13b": OLMO2_13B_SHAPE,
+} as const satisfies Record<string, Olmo2Shape>;
 export type ShapeName = keyof typeof SHAPES;
 
 /** The protocol's GPU choices that make sense on a benchmark machine (metal: none here). */
@@ -37,7 +42,8 @@ function fail(message: string): never {
 
 function positiveInt(name: string, value: string): number {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 1) fail(`--${name} must be a positive integer, not ${JSON.stringify(value)}`);
+    if (!Number.isInteger(n) || n < 1)
+        fail(`--${name} must be a positive integer, not ${JSON.stringify(value)}`);
     return n;
 }
 
@@ -68,11 +74,14 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
         console.log(USAGE);
         process.exit(0);
     }
-    if (!isOneOf(Object.keys(SHAPES) as ShapeName[], values.shape)) fail(`unknown shape ${values.shape}`);
+    if (!isOneOf(Object.keys(SHAPES) as ShapeName[], values.shape))
+        fail(`unknown shape ${values.shape}`);
     if (!isOneOf(GPU_CHOICES, values.gpu)) fail(`unknown gpu ${values.gpu}`);
     const threads = positiveInt("threads", values.threads);
     const sweepThreads =
-        values["sweep-threads"] === "none" ? [] : values["sweep-threads"].split(",").map((t) => positiveInt("sweep-threads", t.trim()));
+        values["sweep-threads"] === "none"
+            ? []
+            : values["sweep-threads"].split(",").map((t) => positiveInt("sweep-threads", t.trim()));
     return {
         shape: values.shape,
         rounds: positiveInt("rounds", values.rounds),
@@ -82,7 +91,10 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
         promptTokens: positiveInt("prompt-tokens", values["prompt-tokens"]),
         decodeTokens: positiveInt("decode-tokens", values["decode-tokens"]),
         sweepThreads: [...new Set(sweepThreads)].sort((a, b) => a - b),
-        speculationRounds: values["speculation-rounds"] === "0" ? 0 : positiveInt("speculation-rounds", values["speculation-rounds"]),
+        speculationRounds:
+            values["speculation-rounds"] === "0"
+                ? 0
+                : positiveInt("speculation-rounds", values["speculation-rounds"]),
         out: values.out,
     };
 }

@@ -3,7 +3,13 @@
 import { parseFrames, SidecarProcess } from "../support/sidecarProcess.js";
 import type { SideSettings } from "./baselineSide.js";
 import { processCpuMs, processMemory, type ProcessMemory } from "./machine.js";
-import { GREEDY, type ChatRequest, type ChatSide, type StreamTraffic, type TurnMeasure } from "./workload.js";
+import {
+    GREEDY,
+    type ChatRequest,
+    type ChatSide,
+    type StreamTraffic,
+    type TurnMeasure,
+} from "./workload.js";
 
 export class ProductSide implements ChatSide {
     private constructor(
@@ -46,7 +52,10 @@ export class ProductSide implements ChatSide {
             return new ProductSide(sidecar, initializeMs, memoryBeforeLoad, loadMs, info.loadMs);
         } catch (error) {
             await sidecar.stop();
-            throw new Error(`the sidecar could not load the model: ${String(error)}\n${sidecar.stderr}`);
+            throw new Error(
+                `the sidecar could not load the model: ${String(error)}\n${sidecar.stderr}`,
+                { cause: error },
+            );
         }
     }
 
@@ -57,7 +66,11 @@ export class ProductSide implements ChatSide {
         let firstTextAt: number | undefined;
         let cpuAtFirstText = 0;
         const { result, deltas } = await this.sidecar.chat(
-            { conversationId: request.conversationId, messages: request.messages, sampling: { ...GREEDY, maxTokens: request.maxTokens } },
+            {
+                conversationId: request.conversationId,
+                messages: request.messages,
+                sampling: { ...GREEDY, maxTokens: request.maxTokens },
+            },
             () => {
                 if (firstTextAt !== undefined) return;
                 firstTextAt = performance.now();
@@ -66,12 +79,18 @@ export class ProductSide implements ChatSide {
         );
         const doneAt = performance.now();
         const cpuMs = this.cpuMs() - cpuBefore;
-        if (firstTextAt === undefined) throw new Error(`the sidecar streamed no text\n${this.sidecar.stderr}`);
+        if (firstTextAt === undefined)
+            throw new Error(`the sidecar streamed no text\n${this.sidecar.stderr}`);
         const streamed = deltas.join("");
-        if (streamed !== result.text) throw new Error("the streamed deltas do not add up to the result's text");
-        const traffic = progressTraffic(Buffer.concat(this.sidecar.stdoutChunks.slice(stdoutBefore)));
+        if (streamed !== result.text)
+            throw new Error("the streamed deltas do not add up to the result's text");
+        const traffic = progressTraffic(
+            Buffer.concat(this.sidecar.stdoutChunks.slice(stdoutBefore)),
+        );
         if (traffic.progressMessages !== deltas.length) {
-            throw new Error(`${traffic.progressMessages} $/progress frames on the wire, ${deltas.length} seen by the client`);
+            throw new Error(
+                `${traffic.progressMessages} $/progress frames on the wire, ${deltas.length} seen by the client`,
+            );
         }
         return {
             text: result.text,
@@ -120,6 +139,7 @@ export function progressTraffic(raw: Buffer): StreamTraffic {
             progressBytes += frame;
         }
     }
-    if (allBytes !== raw.length) throw new Error(`frame sizes add up to ${allBytes} bytes, the wire had ${raw.length}`);
+    if (allBytes !== raw.length)
+        throw new Error(`frame sizes add up to ${allBytes} bytes, the wire had ${raw.length}`);
     return { progressMessages, progressBytes };
 }

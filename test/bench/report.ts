@@ -5,7 +5,13 @@ import type { RoundResult, SideRound } from "./rounds.js";
 import type { SpeculationResult } from "./speculation.js";
 import { spread, type Spread } from "./stats.js";
 import { SWEEP_DECODE_TOKENS, SWEEP_ROUNDS, type SweepProbe } from "./threadSweep.js";
-import { decodeCpuMsPerToken, decodeRate, prefillRate, type StreamTraffic, type TurnMeasure } from "./workload.js";
+import {
+    decodeCpuMsPerToken,
+    decodeRate,
+    prefillRate,
+    type StreamTraffic,
+    type TurnMeasure,
+} from "./workload.js";
 
 const MIB = 2 ** 20;
 
@@ -68,8 +74,10 @@ export interface SummaryInput {
 
 function figureDefinitions(input: SummaryInput): FigureDefinition[] {
     const beyondModel = (memory: ProcessMemory) => (memory.rssBytes - input.modelBytes) / MIB;
-    const productOnly = (read: (side: SideRound) => number | undefined) => (side: SideRound, which: "baseline" | "product") =>
-        which === "product" ? read(side) : undefined;
+    const productOnly =
+        (read: (side: SideRound) => number | undefined) =>
+        (side: SideRound, which: "baseline" | "product") =>
+            which === "product" ? read(side) : undefined;
     const perStreamedToken = (pick: (traffic: StreamTraffic) => number) =>
         productOnly((side) => {
             const { traffic, completionTokens } = side.workload.first;
@@ -104,7 +112,13 @@ function figureDefinitions(input: SummaryInput): FigureDefinition[] {
             better: "lower",
             value: (side) => decodeCpuMsPerToken(side.workload.first),
         },
-        { key: "timeToFirstTokenMs", label: "Time to first token, ms", digits: 0, better: "lower", value: (side) => side.workload.first.timeToFirstTokenMs },
+        {
+            key: "timeToFirstTokenMs",
+            label: "Time to first token, ms",
+            digits: 0,
+            better: "lower",
+            value: (side) => side.workload.first.timeToFirstTokenMs,
+        },
         {
             key: "followUpTimeToFirstTokenMs",
             label: "Follow-up TTFT with KV reuse, ms",
@@ -126,14 +140,28 @@ function figureDefinitions(input: SummaryInput): FigureDefinition[] {
             better: "neither",
             value: (side) => newTokens(side.workload.followUp),
         },
-        { key: "loadMs", label: "Model load, ms", digits: 0, better: "lower", value: (side) => side.loadMs },
-        { key: "initializeMs", label: "Sidecar spawn → `initialize` answered, ms", digits: 0, better: "lower", value: productOnly((side) => side.initializeMs) },
+        {
+            key: "loadMs",
+            label: "Model load, ms",
+            digits: 0,
+            better: "lower",
+            value: (side) => side.loadMs,
+        },
+        {
+            key: "initializeMs",
+            label: "Sidecar spawn → `initialize` answered, ms",
+            digits: 0,
+            better: "lower",
+            value: productOnly((side) => side.initializeMs),
+        },
         {
             key: "rssBeforeLoadMiB",
             label: "Sidecar RSS before loading a model, MiB",
             digits: 0,
             better: "lower",
-            value: productOnly((side) => side.memoryBeforeLoad && side.memoryBeforeLoad.rssBytes / MIB),
+            value: productOnly(
+                (side) => side.memoryBeforeLoad && side.memoryBeforeLoad.rssBytes / MIB,
+            ),
         },
         {
             key: "rssBeyondModelAfterLoadMiB",
@@ -170,7 +198,8 @@ function newTokens(turn: TurnMeasure | undefined): number | undefined {
     return turn && turn.promptTokens - turn.reusedTokens;
 }
 
-const defined = <T>(values: Array<T | undefined>): T[] => values.filter((v): v is T => v !== undefined);
+const defined = <T>(values: Array<T | undefined>): T[] =>
+    values.filter((v): v is T => v !== undefined);
 
 export function summarize(input: SummaryInput): Summary {
     const { rounds } = input;
@@ -192,7 +221,12 @@ export function summarize(input: SummaryInput): Summary {
             ratio: definition.better === "neither" ? undefined : spread(defined(ratios)),
         };
     });
-    return { figures, targets: checkTargets(figures, rounds), identity: checkIdentity(rounds), sweep: summarizeSweep(input.sweep) };
+    return {
+        figures,
+        targets: checkTargets(figures, rounds),
+        identity: checkIdentity(rounds),
+        sweep: summarizeSweep(input.sweep),
+    };
 }
 
 /** Follow-up TTFT over the time the measured prefill rate needs for just the tokens not reused. */
@@ -206,11 +240,22 @@ function followUpOverNewTokenPrefill(side: SideRound): number | undefined {
 
 function checkTargets(figures: Figure[], rounds: RoundResult[]): TargetCheck[] {
     const figure = (key: string) => figures.find((f) => f.key === key);
-    const percent = (s: Spread | undefined) => (s ? `${(s.median * 100).toFixed(1)}% (${(s.min * 100).toFixed(1)}–${(s.max * 100).toFixed(1)})` : "n/a");
+    const percent = (s: Spread | undefined) =>
+        s
+            ? `${(s.median * 100).toFixed(1)}% (${(s.min * 100).toFixed(1)}–${(s.max * 100).toFixed(1)})`
+            : "n/a";
     const targets: TargetCheck[] = [];
     for (const [key, cpuKey, name] of [
-        ["decodeTokensPerSecond", "decodeCpuMsPerToken", "Decode through the sidecar ≥ 98% of baseline"],
-        ["prefillTokensPerSecond", "cpuToFirstTokenMs", "Prefill through the sidecar ≥ 98% of baseline"],
+        [
+            "decodeTokensPerSecond",
+            "decodeCpuMsPerToken",
+            "Decode through the sidecar ≥ 98% of baseline",
+        ],
+        [
+            "prefillTokensPerSecond",
+            "cpuToFirstTokenMs",
+            "Prefill through the sidecar ≥ 98% of baseline",
+        ],
     ] as const) {
         const ratio = figure(key)?.ratio;
         targets.push({
@@ -230,13 +275,17 @@ function checkTargets(figures: Figure[], rounds: RoundResult[]): TargetCheck[] {
     targets.push({
         target: "Sidecar `initialize` < 500 ms",
         pass: initialize !== undefined && initialize.median < 500,
-        measured: initialize ? `median ${initialize.median.toFixed(0)} ms (max ${initialize.max.toFixed(0)})` : "n/a",
+        measured: initialize
+            ? `median ${initialize.median.toFixed(0)} ms (max ${initialize.max.toFixed(0)})`
+            : "n/a",
     });
     const messages = figure("progressMessagesPerToken")?.product;
     targets.push({
         target: "Messages per token ≤ 1",
         pass: messages !== undefined && messages.max <= 1,
-        measured: messages ? `max ${messages.max.toFixed(2)}, median ${messages.median.toFixed(2)}` : "n/a",
+        measured: messages
+            ? `max ${messages.max.toFixed(2)}, median ${messages.median.toFixed(2)}`
+            : "n/a",
     });
     return targets;
 }
@@ -246,17 +295,28 @@ function checkIdentity(rounds: RoundResult[]): IdentityCheck {
     const differences: string[] = [];
     const reference = rounds[0]?.baseline.workload;
     for (const round of rounds) {
-        for (const [sideName, side] of [["baseline", round.baseline], ["product", round.product]] as const) {
+        for (const [sideName, side] of [
+            ["baseline", round.baseline],
+            ["product", round.product],
+        ] as const) {
             for (const turn of ["warmUp", "first", "followUp", "followUpFromScratch"] as const) {
                 const got = side.workload[turn];
                 const want = reference?.[turn];
                 if (!got || !want) continue;
                 const where = `round ${round.round}, ${sideName}, ${turn}`;
                 if (got.text !== want.text) differences.push(`${where}: text differs`);
-                if (got.promptTokens !== want.promptTokens) differences.push(`${where}: ${got.promptTokens} prompt tokens, expected ${want.promptTokens}`);
-                if (got.reusedTokens !== want.reusedTokens) differences.push(`${where}: ${got.reusedTokens} reused tokens, expected ${want.reusedTokens}`);
+                if (got.promptTokens !== want.promptTokens)
+                    differences.push(
+                        `${where}: ${got.promptTokens} prompt tokens, expected ${want.promptTokens}`,
+                    );
+                if (got.reusedTokens !== want.reusedTokens)
+                    differences.push(
+                        `${where}: ${got.reusedTokens} reused tokens, expected ${want.reusedTokens}`,
+                    );
                 if (got.completionTokens !== want.completionTokens) {
-                    differences.push(`${where}: ${got.completionTokens} completion tokens, expected ${want.completionTokens}`);
+                    differences.push(
+                        `${where}: ${got.completionTokens} completion tokens, expected ${want.completionTokens}`,
+                    );
                 }
             }
         }
@@ -296,7 +356,8 @@ export function markdown(summary: Summary, heading: string): string {
         "| Figure | Baseline: median (min–max) | Product: median (min–max) | Product / baseline, per round: median (min–max) |",
         "|---|---|---|---|",
         ...summary.figures.map(
-            (f) => `| ${f.label} | ${formatSpread(f.baseline, f.digits)} | ${formatSpread(f.product, f.digits)} | ${formatRatio(f.ratio)} |`,
+            (f) =>
+                `| ${f.label} | ${formatSpread(f.baseline, f.digits)} | ${formatSpread(f.product, f.digits)} | ${formatRatio(f.ratio)} |`,
         ),
         "",
         "¹ Product: the sidecar process (Node itself included). Baseline: what the benchmark process grew by.",
@@ -304,11 +365,15 @@ export function markdown(summary: Summary, heading: string): string {
         "",
         ...summary.targets.map((t) => `- ${t.pass ? "PASS" : "FAIL"} ${t.target}: ${t.measured}`),
         `- ${summary.identity.identical ? "PASS" : "FAIL"} Same tokens in and identical text out on both sides in every round (greedy)` +
-            (summary.identity.identical ? "" : `: ${summary.identity.differences.slice(0, 5).join("; ")}`),
+            (summary.identity.identical
+                ? ""
+                : `: ${summary.identity.differences.slice(0, 5).join("; ")}`),
     ];
     if (summary.sweep.length > 0) {
         const fastest = (pick: (row: SweepRow) => Spread | undefined) =>
-            summary.sweep.reduce((best, row) => ((pick(row)?.median ?? 0) > (pick(best)?.median ?? 0) ? row : best)).threads;
+            summary.sweep.reduce((best, row) =>
+                (pick(row)?.median ?? 0) > (pick(best)?.median ?? 0) ? row : best,
+            ).threads;
         lines.push(
             "",
             `Thread sweep (baseline only, first turn with a ${SWEEP_DECODE_TOKENS}-token decode, ${SWEEP_ROUNDS} alternating rounds on one loaded model):`,

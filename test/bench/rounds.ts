@@ -61,8 +61,13 @@ export async function runRound(round: number, plan: RoundPlan): Promise<RoundRes
             plan.prompt,
             plan.decodeTokens,
         );
-        const workloads = { [order[0]]: first, [order[1]]: second } as Record<"baseline" | "product", WorkloadResult>;
-        plan.log(`round ${round + 1}: ${order.join(" then ")}, turn by turn, done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+        const workloads = { [order[0]]: first, [order[1]]: second } as Record<
+            "baseline" | "product",
+            WorkloadResult
+        >;
+        plan.log(
+            `round ${round + 1}: ${order.join(" then ")}, turn by turn, done in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+        );
         return {
             round: round + 1,
             order,
@@ -71,7 +76,10 @@ export async function runRound(round: number, plan: RoundPlan): Promise<RoundRes
                 loadMs: baseline.loadMs,
                 memoryAfterLoad: baselineMemory,
                 // What this process grew by during the workload, added to what the load took.
-                memoryAfterWorkload: addMemory(baselineMemory, memoryGrowth(await processMemory("self"), memoryBefore)),
+                memoryAfterWorkload: addMemory(
+                    baselineMemory,
+                    memoryGrowth(await processMemory("self"), memoryBefore),
+                ),
             },
             product: {
                 workload: workloads.product,
@@ -90,5 +98,9 @@ export async function runRound(round: number, plan: RoundPlan): Promise<RoundRes
 }
 
 function addMemory(a: ProcessMemory, b: ProcessMemory): ProcessMemory {
-    return { rssBytes: a.rssBytes + b.rssBytes, anonBytes: a.anonBytes + b.anonBytes, fileBytes: a.fileBytes + b.fileBytes };
+    return {
+        rssBytes: a.rssBytes + b.rssBytes,
+        anonBytes: a.anonBytes + b.anonBytes,
+        fileBytes: a.fileBytes + b.fileBytes,
+    };
 }

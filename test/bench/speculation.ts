@@ -69,38 +69,70 @@ export interface SpeculationResult {
     rounds: SpeculationRound[];
 }
 
-export async function runSpeculation(settings: SideSettings, rounds: number, log: (line: string) => void): Promise<SpeculationResult> {
+export async function runSpeculation(
+    settings: SideSettings,
+    rounds: number,
+    log: (line: string) => void,
+): Promise<SpeculationResult> {
     const { sidecar } = await SidecarProcess.start();
     try {
         await sidecar.request("olmo/load", { ...settings, gpuLayers: "auto", sequences: 1 });
-        const rewrite = async (request: RewriteRequest, speculative: boolean): Promise<RewriteMeasure> => {
+        const rewrite = async (
+            request: RewriteRequest,
+            speculative: boolean,
+        ): Promise<RewriteMeasure> => {
             const { result } = await sidecar.task("olmo/rewrite", { ...request, speculative });
             return measure(result, speculative);
         };
         const sampling = { maxTokens: SPECULATION_DECODE_TOKENS, tokenBias: NO_EOS };
-        const base: RewriteRequest = { code: SNIPPET, language: "typescript", instruction: "Add JSDoc comments", sampling };
+        const base: RewriteRequest = {
+            code: SNIPPET,
+            language: "typescript",
+            instruction: "Add JSDoc comments",
+            sampling,
+        };
         const earlier = await rewrite(base, false);
         const cases: SpeculationCase[] = [
-            { name: "code + the model's earlier answer", request: { ...base, code: `${SNIPPET}\n${earlier.text}` } },
+            {
+                name: "code + the model's earlier answer",
+                request: { ...base, code: `${SNIPPET}\n${earlier.text}` },
+            },
             {
                 name: 'forced continuation (bias on " x", the code a run of " x")',
                 // Longer than the answer: past the run's end the lookup would propose what follows it.
-                request: { ...base, code: " x".repeat(SPECULATION_DECODE_TOKENS + 16), language: "plaintext", sampling: { ...sampling, tokenBias: { ...NO_EOS, " x": 50 } } },
+                request: {
+                    ...base,
+                    code: " x".repeat(SPECULATION_DECODE_TOKENS + 16),
+                    language: "plaintext",
+                    sampling: { ...sampling, tokenBias: { ...NO_EOS, " x": 50 } },
+                },
             },
         ];
         const results: SpeculationRound[] = [];
         for (let round = 1; round <= rounds; round++) {
             for (const { name, request } of cases) {
                 const order = round % 2 === 1 ? [false, true] : [true, false];
-                const [first, second] = [await rewrite(request, order[0]), await rewrite(request, order[1])];
+                const [first, second] = [
+                    await rewrite(request, order[0]),
+                    await rewrite(request, order[1]),
+                ];
                 const [plain, drafted] = order[0] ? [second, first] : [first, second];
                 results.push({ round, case: name, plain, drafted });
             }
             log(`speculation round ${round} done`);
         }
-        return { decodeTokens: SPECULATION_DECODE_TOKENS, cases: cases.map(({ name }) => summarizeCase(name, results.filter((r) => r.case === name))), rounds: results };
+        return {
+            decodeTokens: SPECULATION_DECODE_TOKENS,
+            cases: cases.map(({ name }) =>
+                summarizeCase(
+                    name,
+                    results.filter((r) => r.case === name),
+                ),
+            ),
+            rounds: results,
+        };
     } catch (error) {
-        throw new Error(`speculation: ${String(error)}\n${sidecar.stderr}`);
+        throw new Error(`speculation: ${String(error)}\n${sidecar.stderr}`, { cause: error });
     } finally {
         await sidecar.stop();
     }
@@ -130,6 +162,10 @@ function summarizeCase(name: string, rounds: SpeculationRound[]): SpeculationCas
         plainTokensPerSecond: spread(rounds.map((r) => r.plain.tokensPerSecond)),
         draftedTokensPerSecond: spread(rounds.map((r) => r.drafted.tokensPerSecond)),
         ratio: spread(rounds.map((r) => r.drafted.tokensPerSecond / r.plain.tokensPerSecond)),
-        identical: rounds.every((r) => r.drafted.text === r.plain.text && r.drafted.completionTokens === r.plain.completionTokens),
+        identical: rounds.every(
+            (r) =>
+                r.drafted.text === r.plain.text &&
+                r.drafted.completionTokens === r.plain.completionTokens,
+        ),
     };
 }

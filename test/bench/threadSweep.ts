@@ -32,9 +32,22 @@ export async function runThreadSweep(
             for (const threads of order) {
                 const side = await BaselineSide.onModel(model, { ...settings, threads });
                 try {
-                    const limited = { chat: (request: ChatRequest) => side.chat(request, SWEEP_DECODE_TIME_LIMIT_MS) };
-                    const [{ first }] = await runWorkloads([limited], prompt, SWEEP_DECODE_TOKENS, true);
-                    probes.push({ round, threads, first, stoppedEarly: first.completionTokens < SWEEP_DECODE_TOKENS });
+                    const limited = {
+                        chat: (request: ChatRequest) =>
+                            side.chat(request, SWEEP_DECODE_TIME_LIMIT_MS),
+                    };
+                    const [{ first }] = await runWorkloads(
+                        [limited],
+                        prompt,
+                        SWEEP_DECODE_TOKENS,
+                        true,
+                    );
+                    probes.push({
+                        round,
+                        threads,
+                        first,
+                        stoppedEarly: first.completionTokens < SWEEP_DECODE_TOKENS,
+                    });
                     log(`sweep round ${round}: ${threads} thread(s) done`);
                 } finally {
                     await side.stop();

@@ -5,11 +5,16 @@ import { Olmo2ChatWrapper, toChatHistory } from "../../sidecar/chatWrapper.js";
 import type { ChatMessage, Sampling } from "../../sidecar/protocol.js";
 
 /** Greedy: both sides must produce the same text, token for token. */
-export const GREEDY: Readonly<Pick<Sampling, "temperature" | "topP" | "seed">> = { temperature: 0, topP: 1, seed: 1 };
+export const GREEDY: Readonly<Pick<Sampling, "temperature" | "topP" | "seed">> = {
+    temperature: 0,
+    topP: 1,
+    seed: 1,
+};
 
 /** Tokens generated in the follow-up turns, which are there to time their first token. */
 export const FOLLOW_UP_TOKENS = 8;
-export const FOLLOW_UP_QUESTION = "Now list the three most important changes as short bullet points, and say which one matters most to users.";
+export const FOLLOW_UP_QUESTION =
+    "Now list the three most important changes as short bullet points, and say which one matters most to users.";
 
 export interface ChatRequest {
     conversationId: string;
@@ -81,7 +86,12 @@ export interface WorkloadResult {
  * a machine getting busier or quieter weighs on both alike. `firstTurnOnly` is the thread sweep's
  * shorter version.
  */
-export async function runWorkloads(sides: readonly ChatSide[], prompt: string, decodeTokens: number, firstTurnOnly = false): Promise<WorkloadResult[]> {
+export async function runWorkloads(
+    sides: readonly ChatSide[],
+    prompt: string,
+    decodeTokens: number,
+    firstTurnOnly = false,
+): Promise<WorkloadResult[]> {
     const turn = async (request: (side: number) => ChatRequest): Promise<TurnMeasure[]> => {
         const measures: TurnMeasure[] = [];
         for (const [i, side] of sides.entries()) measures.push(await side.chat(request(i)));
@@ -91,19 +101,50 @@ export async function runWorkloads(sides: readonly ChatSide[], prompt: string, d
     // The long prompt once under another conversation, so the measured turn still starts from an
     // empty cache: a fresh sidecar then has its full-batch buffers in use before the measured
     // prefill, as the baseline's process has from earlier rounds.
-    const warmUp = await turn(() => ({ conversationId: "bench-warm-up", messages: opening, maxTokens: 2 }));
-    const first = await turn(() => ({ conversationId: "bench-long", messages: opening, maxTokens: decodeTokens }));
+    const warmUp = await turn(() => ({
+        conversationId: "bench-warm-up",
+        messages: opening,
+        maxTokens: 2,
+    }));
+    const first = await turn(() => ({
+        conversationId: "bench-long",
+        messages: opening,
+        maxTokens: decodeTokens,
+    }));
     if (firstTurnOnly) return sides.map((_, i) => ({ warmUp: warmUp[i], first: first[i] }));
     // As the extension does: the answer just received goes back as the assistant's turn.
-    const followUpMessages = (i: number): ChatMessage[] => [...opening, { role: "assistant", content: first[i].text }, { role: "user", content: FOLLOW_UP_QUESTION }];
-    const followUp = await turn((i) => ({ conversationId: "bench-long", messages: followUpMessages(i), maxTokens: FOLLOW_UP_TOKENS }));
-    const followUpFromScratch = await turn((i) => ({ conversationId: "bench-scratch", messages: followUpMessages(i), maxTokens: FOLLOW_UP_TOKENS }));
-    return sides.map((_, i) => ({ warmUp: warmUp[i], first: first[i], followUp: followUp[i], followUpFromScratch: followUpFromScratch[i] }));
+    const followUpMessages = (i: number): ChatMessage[] => [
+        ...opening,
+        { role: "assistant", content: first[i].text },
+        { role: "user", content: FOLLOW_UP_QUESTION },
+    ];
+    const followUp = await turn((i) => ({
+        conversationId: "bench-long",
+        messages: followUpMessages(i),
+        maxTokens: FOLLOW_UP_TOKENS,
+    }));
+    const followUpFromScratch = await turn((i) => ({
+        conversationId: "bench-scratch",
+        messages: followUpMessages(i),
+        maxTokens: FOLLOW_UP_TOKENS,
+    }));
+    return sides.map((_, i) => ({
+        warmUp: warmUp[i],
+        first: first[i],
+        followUp: followUp[i],
+        followUpFromScratch: followUpFromScratch[i],
+    }));
 }
 
 /** Tokens of the whole prompt (template, generation prompt included) exactly as the sidecar makes them. */
-function promptTokenCount(model: LlamaModel, wrapper: Olmo2ChatWrapper, messages: readonly ChatMessage[]): number {
-    const { contextText } = wrapper.generateContextState({ chatHistory: toChatHistory(messages, true) });
+function promptTokenCount(
+    model: LlamaModel,
+    wrapper: Olmo2ChatWrapper,
+    messages: readonly ChatMessage[],
+): number {
+    const { contextText } = wrapper.generateContextState({
+        chatHistory: toChatHistory(messages, true),
+    });
     return contextText.tokenize(model.tokenizer).length;
 }
 
@@ -118,8 +159,11 @@ const FILLER_WORDS = (
 export function buildPrompt(model: LlamaModel, targetTokens: number): string {
     const wrapper = new Olmo2ChatWrapper();
     const header = "Summarise these release notes in one paragraph:\n";
-    const textWith = (words: number) => header + Array.from({ length: words }, (_, i) => FILLER_WORDS[i % FILLER_WORDS.length]).join(" ");
-    const count = (words: number) => promptTokenCount(model, wrapper, [{ role: "user", content: textWith(words) }]);
+    const textWith = (words: number) =>
+        header +
+        Array.from({ length: words }, (_, i) => FILLER_WORDS[i % FILLER_WORDS.length]).join(" ");
+    const count = (words: number) =>
+        promptTokenCount(model, wrapper, [{ role: "user", content: textWith(words) }]);
     const estimate = Math.max(0, targetTokens - count(0));
     for (let words = Math.max(0, estimate - 16); words <= estimate + 16; words++) {
         if (count(words) === targetTokens) return textWith(words);

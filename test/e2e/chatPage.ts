@@ -14,7 +14,11 @@ export function conversationsFolder(vscode: VSCodeSession): string {
 export async function storedConversations(vscode: VSCodeSession): Promise<Conversation[]> {
     const folder = conversationsFolder(vscode);
     const files = (await readdir(folder)).filter((f) => f.endsWith(".json"));
-    return Promise.all(files.map(async (f) => JSON.parse(await readFile(path.join(folder, f), "utf8")) as Conversation));
+    return Promise.all(
+        files.map(
+            async (f) => JSON.parse(await readFile(path.join(folder, f), "utf8")) as Conversation,
+        ),
+    );
 }
 
 /** Sends a message and waits until its answer is on screen (streaming or done). */
@@ -29,7 +33,9 @@ export async function send(chat: FrameLocator, text: string): Promise<void> {
 
 /** Waits until no answer is streaming. */
 export async function answerFinished(chat: FrameLocator): Promise<void> {
-    await chat.locator('article.assistant[aria-busy="true"]').waitFor({ state: "detached", timeout: 300_000 });
+    await chat
+        .locator('article.assistant[aria-busy="true"]')
+        .waitFor({ state: "detached", timeout: 300_000 });
 }
 
 /** How an answer appeared in the webview, on the webview's own clock. */
@@ -45,7 +51,11 @@ export interface AnswerOnScreen {
 /** Sends `text`, waits for the answer to finish, and returns how it appeared on screen. */
 export async function sendAndWatch(chat: FrameLocator, text: string): Promise<AnswerOnScreen> {
     await chat.locator(".messages").evaluate((list) => {
-        const watch = { enterAt: undefined as number | undefined, steps: [] as Array<{ length: number; at: number }>, done: new AbortController() };
+        const watch = {
+            enterAt: undefined as number | undefined,
+            steps: [] as Array<{ length: number; at: number }>,
+            done: new AbortController(),
+        };
         (window as unknown as { olmoWatch: typeof watch }).olmoWatch = watch;
         const answersBefore = list.querySelectorAll("article.assistant").length;
         // No named inner functions: the test runner's transform would wrap them in a helper the page lacks.
@@ -57,8 +67,10 @@ export async function sendAndWatch(chat: FrameLocator, text: string): Promise<An
             { capture: true, signal: watch.done.signal },
         );
         const observer = new MutationObserver(() => {
-            const length = list.querySelectorAll("article.assistant")[answersBefore]?.querySelector(".markdown")?.textContent?.length ?? 0;
-            if (watch.enterAt !== undefined && length > 0 && length !== watch.steps.at(-1)?.length) watch.steps.push({ length, at: performance.now() });
+            const answer = list.querySelectorAll("article.assistant").item(answersBefore);
+            const length = answer?.querySelector(".markdown")?.textContent?.length ?? 0;
+            if (watch.enterAt !== undefined && length > 0 && length !== watch.steps.at(-1)?.length)
+                watch.steps.push({ length, at: performance.now() });
         });
         observer.observe(list, { subtree: true, childList: true, characterData: true });
         watch.done.signal.addEventListener("abort", () => observer.disconnect());
@@ -66,10 +78,23 @@ export async function sendAndWatch(chat: FrameLocator, text: string): Promise<An
     await send(chat, text);
     await answerFinished(chat);
     const { enterAt, steps } = await chat.locator("body").evaluate(() => {
-        const watch = (window as unknown as { olmoWatch: { enterAt?: number; steps: Array<{ length: number; at: number }>; done: AbortController } }).olmoWatch;
+        const watch = (
+            window as unknown as {
+                olmoWatch: {
+                    enterAt?: number;
+                    steps: Array<{ length: number; at: number }>;
+                    done: AbortController;
+                };
+            }
+        ).olmoWatch;
         watch.done.abort();
         return { enterAt: watch.enterAt, steps: watch.steps };
     });
-    if (enterAt === undefined || steps.length === 0) throw new Error(`the answer to ${JSON.stringify(text)} showed no text`);
-    return { firstShownMs: steps[0].at - enterAt, streamingMs: steps.at(-1)!.at - steps[0].at, steps: steps.length };
+    if (enterAt === undefined || steps.length === 0)
+        throw new Error(`the answer to ${JSON.stringify(text)} showed no text`);
+    return {
+        firstShownMs: steps[0].at - enterAt,
+        streamingMs: steps.at(-1)!.at - steps[0].at,
+        steps: steps.length,
+    };
 }

@@ -14,41 +14,62 @@ export interface LoggedProposal {
     replacement: string;
 }
 
-export const baseSettings = async () => ({ "olmo.modelPath": await ensureTestModel("tiny"), "olmo.gpu": "cpu", "olmo.threads": 1 });
+export const baseSettings = async () => ({
+    "olmo.modelPath": await ensureTestModel("tiny"),
+    "olmo.gpu": "cpu",
+    "olmo.threads": 1,
+});
 
 export async function loadModel(vscode: VSCodeSession): Promise<void> {
     await vscode.runCommand("OLMo: Load Model");
-    await vscode.page.locator('.part.statusbar .statusbar-item[aria-label^="OLMo Local: ready"]').waitFor({ timeout: 120_000 });
+    await vscode.page
+        .locator('.part.statusbar .statusbar-item[aria-label^="OLMo Local: ready"]')
+        .waitFor({ timeout: 120_000 });
 }
 
 /** Moves the cursor to `line`, `column` (1-based) in the active editor, through Go to Line (":" in Quick Open). */
-export async function goToLine(vscode: VSCodeSession, line: number, column?: number): Promise<void> {
+export async function goToLine(
+    vscode: VSCodeSession,
+    line: number,
+    column?: number,
+): Promise<void> {
     const { page } = vscode;
     await page.keyboard.press("Control+P");
     const input = page.locator(".quick-input-widget .quick-input-box input");
     await input.fill(column === undefined ? `:${line}` : `:${line}:${column}`);
-    await page.locator(".quick-input-widget .monaco-list-row", { hasText: `Go to line ${line}` }).waitFor();
+    await page
+        .locator(".quick-input-widget .monaco-list-row", { hasText: `Go to line ${line}` })
+        .waitFor();
     await input.press("Enter");
     await page.locator(".quick-input-widget").waitFor({ state: "hidden" });
     await vscode.statusBarItem(new RegExp(`^\\s*Ln ${line}, Col ${column ?? 1}\\s*$`)).waitFor();
 }
 
 /** Selects `count` whole lines from line `first` (1-based) in the active editor. */
-export async function selectLines(vscode: VSCodeSession, first: number, count: number): Promise<void> {
+export async function selectLines(
+    vscode: VSCodeSession,
+    first: number,
+    count: number,
+): Promise<void> {
     await goToLine(vscode, first);
     for (let i = 0; i < count; i++) await vscode.page.keyboard.press("Shift+ArrowDown");
     await vscode.statusBarItem(`Ln ${first + count}, Col 1 (`).waitFor();
 }
 
 export function instructionPicker(vscode: VSCodeSession) {
-    return vscode.page.locator('.quick-input-widget .quick-input-box input[placeholder^="Pick an instruction"]');
+    return vscode.page.locator(
+        '.quick-input-widget .quick-input-box input[placeholder^="Pick an instruction"]',
+    );
 }
 
 /** Picks a preset by its label, or types an instruction of one's own. */
 export async function pickInstruction(vscode: VSCodeSession, text: string): Promise<void> {
     const input = instructionPicker(vscode);
     await input.fill(text);
-    await vscode.page.locator(".quick-input-widget .monaco-list-row .label-name", { hasText: text }).first().waitFor();
+    await vscode.page
+        .locator(".quick-input-widget .monaco-list-row .label-name", { hasText: text })
+        .first()
+        .waitFor();
     await input.press("Enter");
 }
 
@@ -59,7 +80,8 @@ export async function loggedProposal(vscode: VSCodeSession, nth: number): Promis
         const log = await vscode.extensionLog(/OLMo Local/);
         const found = [...log.matchAll(/rewrite ready: (\{.*\})$/gm)];
         if (found.length >= nth) return JSON.parse(found[nth - 1][1]) as LoggedProposal;
-        if (Date.now() > deadline) throw new Error(`no rewrite #${nth} in the log:\n${log.slice(-2000)}`);
+        if (Date.now() > deadline)
+            throw new Error(`no rewrite #${nth} in the log:\n${log.slice(-2000)}`);
         await delay(250);
     }
 }
@@ -67,7 +89,8 @@ export async function loggedProposal(vscode: VSCodeSession, nth: number): Promis
 /** A line as Monaco draws it: each tab as the spaces up to the next tab stop. */
 function expandTabs(line: string, tabSize = 4): string {
     let drawn = "";
-    for (const character of line) drawn += character === "\t" ? " ".repeat(tabSize - (drawn.length % tabSize)) : character;
+    for (const character of line)
+        drawn += character === "\t" ? " ".repeat(tabSize - (drawn.length % tabSize)) : character;
     return drawn;
 }
 
@@ -75,12 +98,22 @@ function expandTabs(line: string, tabSize = 4): string {
  * Waits until the first editor that `editorSelector` finds shows `expected` (Monaco draws spaces
  * as no-break spaces, and no line breaks).
  */
-export async function editorShows(vscode: VSCodeSession, editorSelector: string, expected: string): Promise<void> {
-    const flat = expected.split(/\r?\n/).map((line) => expandTabs(line)).join("");
-    await vscode.page.waitForFunction(([selector, text]) => {
-        const shown = document.querySelector(`${selector} .view-lines`)?.textContent ?? "";
-        return shown.replace(/\u00a0/g, " ") === text;
-    }, [editorSelector, flat] as const);
+export async function editorShows(
+    vscode: VSCodeSession,
+    editorSelector: string,
+    expected: string,
+): Promise<void> {
+    const flat = expected
+        .split(/\r?\n/)
+        .map((line) => expandTabs(line))
+        .join("");
+    await vscode.page.waitForFunction(
+        ([selector, text]) => {
+            const shown = document.querySelector(`${selector} .view-lines`)?.textContent ?? "";
+            return shown.replace(/\u00a0/g, " ") === text;
+        },
+        [editorSelector, flat] as const,
+    );
 }
 
 /** Waits until the diff's right side shows `expected`. */

@@ -25,9 +25,12 @@ const MAX_CRASHES = 5;
 const CRASH_WINDOW_MS = 3 * 60_000;
 const GIVE_UP = "The OLMo model process crashed 5 times in 3 minutes and will not be restarted.";
 /** What an answer cut by a crash says (ModelHost's "crashed" error)... */
-const CRASHED_ANSWER = /^The OLMo model process stopped while answering\. It restarts by itself; try again\.$/;
+const CRASHED_ANSWER =
+    /^The OLMo model process stopped while answering\. It restarts by itself; try again\.$/;
 /** ...and by the crash that made it give up, or while it has given up. */
-const GAVE_UP_ANSWER = new RegExp(`^${GIVE_UP.replace(/\./g, "\\.")} Run OLMo: Restart Model Process to try again\\.$`);
+const GAVE_UP_ANSWER = new RegExp(
+    `^${GIVE_UP.replace(/\./g, "\\.")} Run OLMo: Restart Model Process to try again\\.$`,
+);
 /**
  * An answer streams for one to several seconds on the tiny model (100 to 850 tokens/s here, depending on
  * what else the machine runs): long enough to kill inside it, short enough that 40 answers stay quick.
@@ -47,18 +50,35 @@ type Phase = "load" | "generation" | "idle";
 
 forEachVSCode((vs) =>
     describe(`e2e: sidecar crashes (VS Code ${vs.label})`, () => {
-        test(`${KILLS} SIGKILLs at random points: nothing stored is lost, answers fail with Retry, restart with backoff, give up after ${MAX_CRASHES}`, { timeout: 15 * 60_000 }, async (t) => {
-            const seed = Number(process.env.OLMO_FAULT_SEED ?? randomInt(2 ** 31));
-            t.diagnostic(`seed ${seed} (OLMO_FAULT_SEED=${seed} repeats these kill points)`);
-            const random = mulberry32(seed);
-            const modelPath = await ensureTestModel("tiny");
-            const settings = { "olmo.modelPath": modelPath, "olmo.gpu": "cpu", "olmo.contextSize": 4096, "olmo.maxTokens": MAX_TOKENS };
-            await vs.withVSCode({ name: "faults", vsix: requireVsix(), settings, timeoutMs: 90_000 }, (vscode) => faultRun(t, vscode, modelPath, random));
-        });
+        test(
+            `${KILLS} SIGKILLs at random points: nothing stored is lost, answers fail with Retry, restart with backoff, give up after ${MAX_CRASHES}`,
+            { timeout: 15 * 60_000 },
+            async (t) => {
+                const seed = Number(process.env.OLMO_FAULT_SEED ?? randomInt(2 ** 31));
+                t.diagnostic(`seed ${seed} (OLMO_FAULT_SEED=${seed} repeats these kill points)`);
+                const random = mulberry32(seed);
+                const modelPath = await ensureTestModel("tiny");
+                const settings = {
+                    "olmo.modelPath": modelPath,
+                    "olmo.gpu": "cpu",
+                    "olmo.contextSize": 4096,
+                    "olmo.maxTokens": MAX_TOKENS,
+                };
+                await vs.withVSCode(
+                    { name: "faults", vsix: requireVsix(), settings, timeoutMs: 90_000 },
+                    (vscode) => faultRun(t, vscode, modelPath, random),
+                );
+            },
+        );
     }),
 );
 
-async function faultRun(t: TestContext, vscode: VSCodeSession, modelPath: string, random: () => number): Promise<void> {
+async function faultRun(
+    t: TestContext,
+    vscode: VSCodeSession,
+    modelPath: string,
+    random: () => number,
+): Promise<void> {
     const started = Date.now();
     // A second path to the same model: switching olmo.modelPath reloads the model without a crash,
     // which gives a load to kill while the crash history stays as the kills made it.
@@ -68,7 +88,9 @@ async function faultRun(t: TestContext, vscode: VSCodeSession, modelPath: string
 
     const page = vscode.page;
     const ready = page.locator('.part.statusbar .statusbar-item[aria-label^="OLMo Local: ready"]');
-    const loading = page.locator('.part.statusbar .statusbar-item[aria-label^="OLMo Local: loading"]');
+    const loading = page.locator(
+        '.part.statusbar .statusbar-item[aria-label^="OLMo Local: loading"]',
+    );
     await vscode.runCommand("OLMo: Focus Chat");
     const chat = vscode.webview(EXTENSION_ID);
     await chat.locator("textarea").waitFor();
@@ -125,14 +147,25 @@ async function faultRun(t: TestContext, vscode: VSCodeSession, modelPath: string
                 killPoint = `, idle for ${Math.round(idleFor)} ms more`;
             } else if (phase === "generation") {
                 const [low, high] = GENERATION_KILL_SHARE;
-                const killAtChars = Math.max(1, Math.round(fullAnswerChars * (low + (high - low) * random())));
+                const killAtChars = Math.max(
+                    1,
+                    Math.round(fullAnswerChars * (low + (high - low) * random())),
+                );
                 await send(chat, `Generation ${kill}`);
                 // Playwright matches text with its whitespace collapsed, as answerLength counts it.
-                const streamed = lastAnswer.locator(".markdown").filter({ hasText: new RegExp(`[\\s\\S]{${killAtChars}}`) });
-                const ended = lastAnswer.and(chat.locator('article.assistant:not([aria-busy="true"])'));
+                const streamed = lastAnswer
+                    .locator(".markdown")
+                    .filter({ hasText: new RegExp(`[\\s\\S]{${killAtChars}}`) });
+                const ended = lastAnswer.and(
+                    chat.locator('article.assistant:not([aria-busy="true"])'),
+                );
                 await streamed.or(ended).first().waitFor();
                 before = await storedById(vscode);
-                assert.equal(await lastAnswer.getAttribute("aria-busy"), "true", `kill ${kill}: the answer still streams at ${killAtChars} characters`);
+                assert.equal(
+                    await lastAnswer.getAttribute("aria-busy"),
+                    "true",
+                    `kill ${kill}: the answer still streams at ${killAtChars} characters`,
+                );
                 killPoint = `, ${killAtChars} of ~${fullAnswerChars} characters on screen`;
             } else {
                 // A load takes 0.8 to 5 s here: when it was over before the chosen point, that answer
@@ -150,7 +183,10 @@ async function faultRun(t: TestContext, vscode: VSCodeSession, modelPath: string
                     await delay(random() * LOAD_KILL_WINDOW_MS);
                     before = await storedById(vscode);
                     if (await loading.count()) break;
-                    assert.ok(attempt < 5, `kill ${kill}: ${attempt} loads were over before the kill point`);
+                    assert.ok(
+                        attempt < 5,
+                        `kill ${kill}: ${attempt} loads were over before the kill point`,
+                    );
                     loadsMissed++;
                     await answerEnded(chat, `kill ${kill}, a load over too soon`);
                 }
@@ -163,9 +199,12 @@ async function faultRun(t: TestContext, vscode: VSCodeSession, modelPath: string
             const givesUp = crashTimes.length >= MAX_CRASHES;
             const backoffMs = 250 * 2 ** (crashTimes.length - 1);
             const what = `kill ${kill} (${phase}, crash ${crashTimes.length} in the window)`;
-            if (phase === "load") killPoint = `, ${killedAt - loadShownAt} ms after the load showed`;
+            if (phase === "load")
+                killPoint = `, ${killedAt - loadShownAt} ms after the load showed`;
             // The restarted process, watched from the kill on (requests may come before it is up).
-            const restarted = givesUp ? undefined : waitForSidecar(vscode, pid, 120_000, stopPolling.signal);
+            const restarted = givesUp
+                ? undefined
+                : waitForSidecar(vscode, pid, 120_000, stopPolling.signal);
             // Awaited below; if a check fails first, the rejection must not outlive the test.
             restarted?.catch(() => undefined);
 
@@ -175,24 +214,60 @@ async function faultRun(t: TestContext, vscode: VSCodeSession, modelPath: string
                 const errorBox = lastAnswer.locator(".error-box");
                 await errorBox.waitFor();
                 await errorBox.locator('button[data-command="retry"]').waitFor();
-                const shown = (await errorBox.locator(":scope > span:not(.codicon)").textContent()) ?? "";
-                assert.match(shown, givesUp ? GAVE_UP_ANSWER : CRASHED_ANSWER, `${what}: the answer's error`);
+                const shown =
+                    (await errorBox.locator(":scope > span:not(.codicon)").textContent()) ?? "";
+                assert.match(
+                    shown,
+                    givesUp ? GAVE_UP_ANSWER : CRASHED_ANSWER,
+                    `${what}: the answer's error`,
+                );
                 if (phase === "load") {
                     const statusAtKill = await statusAt(page, killedAt);
-                    assert.match(statusAtKill, /^OLMo Local: loading/, `${what}: the kill came while the model loaded (status then: ${statusAtKill})`);
-                    assert.ok((await statusSince(page, loadStartedAt)).every((s) => s.at > killedAt || !s.label.startsWith("OLMo Local: ready")), `${what}: the load had not finished`);
+                    assert.match(
+                        statusAtKill,
+                        /^OLMo Local: loading/,
+                        `${what}: the kill came while the model loaded (status then: ${statusAtKill})`,
+                    );
+                    assert.ok(
+                        (await statusSince(page, loadStartedAt)).every(
+                            (s) => s.at > killedAt || !s.label.startsWith("OLMo Local: ready"),
+                        ),
+                        `${what}: the load had not finished`,
+                    );
                 }
             }
             // Nothing stored is lost; the answering conversation's last answer is marked failed.
             const afterKill = await storedById(vscode);
-            assertIntact(before, afterKill, what, answering && { id: answering.id, unchangedPrefix: answering.messages.length - 1 });
+            assertIntact(
+                before,
+                afterKill,
+                what,
+                answering && { id: answering.id, unchangedPrefix: answering.messages.length - 1 },
+            );
             if (answering) {
                 const stopped = afterKill.get(answering.id)!.messages.at(-1) as AssistantMessage;
                 assert.equal(stopped.id, answering.messages.at(-1)!.id, `${what}: the same answer`);
-                assert.equal(stopped.state, "failed", `${what}: ${JSON.stringify(stopped).slice(0, 300)}`);
-                assert.equal(stopped.error?.code, "crashed", `${what}: ${JSON.stringify(stopped.error)}`);
-                assert.match(stopped.error?.message ?? "", givesUp ? GAVE_UP_ANSWER : CRASHED_ANSWER, what);
-                if (phase === "load") assert.equal(stopped.text, "", `${what}: nothing was generated before the load ended`);
+                assert.equal(
+                    stopped.state,
+                    "failed",
+                    `${what}: ${JSON.stringify(stopped).slice(0, 300)}`,
+                );
+                assert.equal(
+                    stopped.error?.code,
+                    "crashed",
+                    `${what}: ${JSON.stringify(stopped.error)}`,
+                );
+                assert.match(
+                    stopped.error?.message ?? "",
+                    givesUp ? GAVE_UP_ANSWER : CRASHED_ANSWER,
+                    what,
+                );
+                if (phase === "load")
+                    assert.equal(
+                        stopped.text,
+                        "",
+                        `${what}: nothing was generated before the load ended`,
+                    );
             }
 
             if (givesUp) {
@@ -202,20 +277,36 @@ async function faultRun(t: TestContext, vscode: VSCodeSession, modelPath: string
                 await notification.waitFor();
                 await notification.getByRole("button", { name: "Restart", exact: true }).waitFor();
                 await notification.getByRole("button", { name: "Show Log", exact: true }).waitFor();
-                await page.locator(`.part.statusbar .statusbar-item[aria-label="OLMo Local: error: ${GIVE_UP}"]`).waitFor();
+                await page
+                    .locator(
+                        `.part.statusbar .statusbar-item[aria-label="OLMo Local: error: ${GIVE_UP}"]`,
+                    )
+                    .waitFor();
                 await chat.locator(".banner", { hasText: GIVE_UP }).waitFor();
                 if (answering) await retry(chat);
                 else await send(chat, `While given up ${kill}`);
                 const refusal = lastAnswer.locator(".error-box:not([data-before-retry])");
                 await refusal.waitFor();
-                assert.match((await refusal.locator(":scope > span:not(.codicon)").textContent()) ?? "", GAVE_UP_ANSWER, `${what}: a request while given up`);
-                assert.deepEqual(await sidecarPids(vscode), [], `${what}: no model process after giving up`);
+                assert.match(
+                    (await refusal.locator(":scope > span:not(.codicon)").textContent()) ?? "",
+                    GAVE_UP_ANSWER,
+                    `${what}: a request while given up`,
+                );
+                assert.deepEqual(
+                    await sidecarPids(vscode),
+                    [],
+                    `${what}: no model process after giving up`,
+                );
                 if (giveUps === showLogAt) {
-                    await notification.getByRole("button", { name: "Show Log", exact: true }).click();
+                    await notification
+                        .getByRole("button", { name: "Show Log", exact: true })
+                        .click();
                     await vscode.outputShown(/olmo2-test-tiny|model process/);
                     await vscode.runCommand("OLMo: Restart Model Process");
                 } else {
-                    await notification.getByRole("button", { name: "Restart", exact: true }).click();
+                    await notification
+                        .getByRole("button", { name: "Restart", exact: true })
+                        .click();
                 }
                 await notification.waitFor({ state: "detached" });
                 crashTimes = [];
@@ -231,13 +322,18 @@ async function faultRun(t: TestContext, vscode: VSCodeSession, modelPath: string
             await assertAnswered(chat, vscode);
             answersAfterKills++;
             fullAnswerChars = Math.min(fullAnswerChars, await answerLength(chat));
-            const speed = /([\d.]+) tok\/s/.exec((await ready.getAttribute("aria-label")) ?? "")?.[1];
+            const speed = /([\d.]+) tok\/s/.exec(
+                (await ready.getAttribute("aria-label")) ?? "",
+            )?.[1];
             if (speed) speeds.push(Number(speed));
             if (restarted) {
                 const { pid: newPid, at } = await restarted;
                 assert.notEqual(newPid, pid);
                 const delayMs = at - killedAt;
-                assert.ok(delayMs >= backoffMs, `${what}: restarted after ${delayMs} ms, before its ${backoffMs} ms backoff`);
+                assert.ok(
+                    delayMs >= backoffMs,
+                    `${what}: restarted after ${delayMs} ms, before its ${backoffMs} ms backoff`,
+                );
                 restartDelays.push(`${delayMs}/${backoffMs}`);
             }
             trace.push(
@@ -245,30 +341,55 @@ async function faultRun(t: TestContext, vscode: VSCodeSession, modelPath: string
                     `next answer ${((Date.now() - requestAt) / 1000).toFixed(1)} s after the request`,
             );
             // The model was loaded again for that request (the restarted process starts without it).
-            assert.ok((await statusSince(page, Math.min(requestAt, killedAt))).some((s) => s.label.startsWith("OLMo Local: loading")), `${what}: the model was reloaded`);
+            assert.ok(
+                (await statusSince(page, Math.min(requestAt, killedAt))).some((s) =>
+                    s.label.startsWith("OLMo Local: loading"),
+                ),
+                `${what}: the model was reloaded`,
+            );
             // And still nothing lost: only the answering conversation changed, after its kept messages.
             const afterAnswer = await storedById(vscode);
             const current = currentConversation(afterAnswer);
-            if (answering) assert.equal(current.id, answering.id, `${what}: Retry answered in the same conversation`);
+            if (answering)
+                assert.equal(
+                    current.id,
+                    answering.id,
+                    `${what}: Retry answered in the same conversation`,
+                );
             assertIntact(afterKill, afterAnswer, `${what}, after the next answer`, {
                 id: current.id,
                 // After Retry, all but the retried answer; after a new message, all that was there.
-                unchangedPrefix: answering ? afterKill.get(answering.id)!.messages.length - 1 : (afterKill.get(current.id)?.messages.length ?? 0),
+                unchangedPrefix: answering
+                    ? afterKill.get(answering.id)!.messages.length - 1
+                    : (afterKill.get(current.id)?.messages.length ?? 0),
             });
         }
-
     } finally {
         stopPolling.abort();
         t.diagnostic(`kills:\n${trace.join("\n")}`);
     }
     const stored = await storedConversations(vscode);
-    const resent = (await vscode.extensionLog(/OLMo Local/)).split("did not reach the model process").length - 1;
-    t.diagnostic(`kills by phase: load ${counts.load}, generation ${counts.generation}, idle ${counts.idle} (${KILLS} in all); loads over before their kill point, tried again: ${loadsMissed}`);
-    t.diagnostic(`give-ups seen: ${giveUps} (Show Log pressed on give-up ${showLogAt}); answers after kills: ${answersAfterKills} (${resent} sent again because the process had just died)`);
+    const resent =
+        (await vscode.extensionLog(/OLMo Local/)).split("did not reach the model process").length -
+        1;
+    t.diagnostic(
+        `kills by phase: load ${counts.load}, generation ${counts.generation}, idle ${counts.idle} (${KILLS} in all); loads over before their kill point, tried again: ${loadsMissed}`,
+    );
+    t.diagnostic(
+        `give-ups seen: ${giveUps} (Show Log pressed on give-up ${showLogAt}); answers after kills: ${answersAfterKills} (${resent} sent again because the process had just died)`,
+    );
     t.diagnostic(`restart delay after kill / backoff (ms): ${restartDelays.join(", ")}`);
-    t.diagnostic(`answer speed after kills: ${Math.min(...speeds)}-${Math.max(...speeds)} tok/s (${MAX_TOKENS} tokens an answer)`);
-    t.diagnostic(`conversations stored: ${stored.length} (${chats} chats opened), messages: ${stored.reduce((n, c) => n + c.messages.length, 0)}; ${((Date.now() - started) / 1000).toFixed(0)} s`);
-    assert.equal(giveUps, KILLS / MAX_CRASHES, "every fifth kill came within three minutes and was a give-up");
+    t.diagnostic(
+        `answer speed after kills: ${Math.min(...speeds)}-${Math.max(...speeds)} tok/s (${MAX_TOKENS} tokens an answer)`,
+    );
+    t.diagnostic(
+        `conversations stored: ${stored.length} (${chats} chats opened), messages: ${stored.reduce((n, c) => n + c.messages.length, 0)}; ${((Date.now() - started) / 1000).toFixed(0)} s`,
+    );
+    assert.equal(
+        giveUps,
+        KILLS / MAX_CRASHES,
+        "every fifth kill came within three minutes and was a give-up",
+    );
     assert.equal(answersAfterKills, KILLS);
     assert.ok(counts.load > 0 && counts.generation > 0 && counts.idle > 0);
 }
@@ -283,24 +404,42 @@ async function retry(chat: FrameLocator): Promise<void> {
 /** Waits until the last answer has ended (finished, or failed with a new error) and says which if it failed. */
 async function answerEnded(chat: FrameLocator, what: string): Promise<void> {
     const last = chat.locator("article.assistant").last();
-    const finished = last.and(chat.locator('article.assistant:not([aria-busy="true"]):not(:has(.error-box))'));
+    const finished = last.and(
+        chat.locator('article.assistant:not([aria-busy="true"]):not(:has(.error-box))'),
+    );
     const failed = last.locator(".error-box:not([data-before-retry])");
     await finished.or(failed).waitFor({ timeout: 300_000 });
-    if (await failed.count()) assert.fail(`${what}: the next request failed: ${await failed.textContent()}`);
+    if (await failed.count())
+        assert.fail(`${what}: the next request failed: ${await failed.textContent()}`);
 }
 
 /** The last answer on screen finished normally, and the store has it so. */
 async function assertAnswered(chat: FrameLocator, vscode: VSCodeSession): Promise<void> {
     const last = chat.locator("article.assistant").last();
-    assert.equal(await last.locator(".error-box").count(), 0, `no error: ${await last.textContent()}`);
-    assert.ok(((await last.locator(".markdown").textContent()) ?? "").length > 0, "the answer has text");
-    const answer = currentConversation(await storedById(vscode)).messages.at(-1) as AssistantMessage;
-    assert.ok(answer.role === "assistant" && answer.text.length > 0 && (answer.state === "truncated" || answer.state === "done"), JSON.stringify(answer).slice(0, 300));
+    assert.equal(
+        await last.locator(".error-box").count(),
+        0,
+        `no error: ${await last.textContent()}`,
+    );
+    assert.ok(
+        ((await last.locator(".markdown").textContent()) ?? "").length > 0,
+        "the answer has text",
+    );
+    const answer = currentConversation(await storedById(vscode)).messages.at(
+        -1,
+    ) as AssistantMessage;
+    assert.ok(
+        answer.role === "assistant" &&
+            answer.text.length > 0 &&
+            (answer.state === "truncated" || answer.state === "done"),
+        JSON.stringify(answer).slice(0, 300),
+    );
 }
 
 /** The last answer's length on screen, whitespace collapsed. */
 async function answerLength(chat: FrameLocator): Promise<number> {
-    const text = (await chat.locator("article.assistant").last().locator(".markdown").textContent()) ?? "";
+    const text =
+        (await chat.locator("article.assistant").last().locator(".markdown").textContent()) ?? "";
     return text.replace(/\s+/g, " ").trim().length;
 }
 
@@ -311,9 +450,14 @@ async function storedById(vscode: VSCodeSession): Promise<Map<string, Conversati
 /** Waits until `question` is stored with an answer after it (the view saves it while the answer starts, not before showing it). */
 async function untilStored(vscode: VSCodeSession, question: string): Promise<void> {
     const deadline = Date.now() + vscode.timeout;
-    const asked = (c: Conversation) => c.messages.some((m, i) => m.role === "user" && m.text === question && c.messages[i + 1]?.role === "assistant");
+    const asked = (c: Conversation) =>
+        c.messages.some(
+            (m, i) =>
+                m.role === "user" && m.text === question && c.messages[i + 1]?.role === "assistant",
+        );
     while (![...(await storedById(vscode)).values()].some(asked)) {
-        if (Date.now() > deadline) throw new Error(`${JSON.stringify(question)} was not saved with its answer`);
+        if (Date.now() > deadline)
+            throw new Error(`${JSON.stringify(question)} was not saved with its answer`);
         await delay(50);
     }
 }
@@ -327,7 +471,11 @@ function currentConversation(store: Map<string, Conversation>): Conversation {
 
 /** The one stored conversation whose last answer is still streaming. */
 function streamingConversation(store: Map<string, Conversation>, what: string): Conversation {
-    const streaming = [...store.values()].filter((c) => c.messages.at(-1)?.role === "assistant" && (c.messages.at(-1) as AssistantMessage).state === "streaming");
+    const streaming = [...store.values()].filter(
+        (c) =>
+            c.messages.at(-1)?.role === "assistant" &&
+            (c.messages.at(-1) as AssistantMessage).state === "streaming",
+    );
     assert.equal(streaming.length, 1, `${what}: one answer was in progress at the kill`);
     return streaming[0];
 }
@@ -336,18 +484,34 @@ function streamingConversation(store: Map<string, Conversation>, what: string): 
  * Every conversation of `before` is in `after` unchanged, except `changed`, whose title, creation time and
  * first `unchangedPrefix` messages are unchanged.
  */
-function assertIntact(before: Map<string, Conversation>, after: Map<string, Conversation>, what: string, changed?: { id: string; unchangedPrefix: number }): void {
+function assertIntact(
+    before: Map<string, Conversation>,
+    after: Map<string, Conversation>,
+    what: string,
+    changed?: { id: string; unchangedPrefix: number },
+): void {
     for (const [id, conversation] of before) {
         const now = after.get(id);
         assert.ok(now, `${what}: conversation "${conversation.title}" is still stored`);
         if (id !== changed?.id) {
-            assert.deepEqual(now, conversation, `${what}: conversation "${conversation.title}" is unchanged`);
+            assert.deepEqual(
+                now,
+                conversation,
+                `${what}: conversation "${conversation.title}" is unchanged`,
+            );
             continue;
         }
         assert.equal(now.title, conversation.title, what);
         assert.equal(now.createdAt, conversation.createdAt, what);
-        assert.ok(now.messages.length >= changed.unchangedPrefix, `${what}: ${now.messages.length} messages`);
-        assert.deepEqual(now.messages.slice(0, changed.unchangedPrefix), conversation.messages.slice(0, changed.unchangedPrefix), `${what}: the earlier messages of "${conversation.title}" are unchanged`);
+        assert.ok(
+            now.messages.length >= changed.unchangedPrefix,
+            `${what}: ${now.messages.length} messages`,
+        );
+        assert.deepEqual(
+            now.messages.slice(0, changed.unchangedPrefix),
+            conversation.messages.slice(0, changed.unchangedPrefix),
+            `${what}: the earlier messages of "${conversation.title}" are unchanged`,
+        );
     }
 }
 
@@ -359,7 +523,12 @@ async function sidecarPids(vscode: VSCodeSession): Promise<number[]> {
         if (!/^\d+$/.test(entry)) continue;
         // A killed process not yet reaped has an empty command line.
         const args = (await readFile(`/proc/${entry}/cmdline`, "utf8").catch(() => "")).split("\0");
-        if (args.some((a) => a.startsWith(prefix) && a.endsWith(`${path.sep}dist${path.sep}sidecar.mjs`))) pids.push(Number(entry));
+        if (
+            args.some(
+                (a) => a.startsWith(prefix) && a.endsWith(`${path.sep}dist${path.sep}sidecar.mjs`),
+            )
+        )
+            pids.push(Number(entry));
     }
     return pids;
 }
@@ -367,19 +536,30 @@ async function sidecarPids(vscode: VSCodeSession): Promise<number[]> {
 /** The one running sidecar. */
 async function sidecarPid(vscode: VSCodeSession): Promise<number> {
     const pids = await sidecarPids(vscode);
-    const commands = await Promise.all(pids.map(async (p) => `${p}: ${(await readFile(`/proc/${p}/cmdline`, "utf8").catch(() => "")).replace(/\0/g, " ")} (parent ${/PPid:\s*(\d+)/.exec(await readFile(`/proc/${p}/status`, "utf8").catch(() => ""))?.[1]})`));
+    const commands = await Promise.all(
+        pids.map(
+            async (p) =>
+                `${p}: ${(await readFile(`/proc/${p}/cmdline`, "utf8").catch(() => "")).replace(/\0/g, " ")} (parent ${/PPid:\s*(\d+)/.exec(await readFile(`/proc/${p}/status`, "utf8").catch(() => ""))?.[1]})`,
+        ),
+    );
     assert.equal(pids.length, 1, `one model process runs:\n${commands.join("\n")}`);
     return pids[0];
 }
 
 /** Polls /proc until a sidecar other than `old` runs (a state, polled like the harness polls logs). */
-async function waitForSidecar(vscode: VSCodeSession, old: number, timeoutMs: number, signal: AbortSignal): Promise<{ pid: number; at: number }> {
+async function waitForSidecar(
+    vscode: VSCodeSession,
+    old: number,
+    timeoutMs: number,
+    signal: AbortSignal,
+): Promise<{ pid: number; at: number }> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
         signal.throwIfAborted();
         const pid = (await sidecarPids(vscode)).find((p) => p !== old);
         if (pid) return { pid, at: Date.now() };
-        if (Date.now() > deadline) throw new Error(`no model process came back within ${timeoutMs} ms of killing ${old}`);
+        if (Date.now() > deadline)
+            throw new Error(`no model process came back within ${timeoutMs} ms of killing ${old}`);
         await delay(25);
     }
 }
@@ -404,7 +584,10 @@ async function statusLog(page: Page): Promise<Array<{ label: string; at: number 
     return (await page.evaluate("window.olmoStatus")) as Array<{ label: string; at: number }>;
 }
 
-async function statusSince(page: Page, since: number): Promise<Array<{ label: string; at: number }>> {
+async function statusSince(
+    page: Page,
+    since: number,
+): Promise<Array<{ label: string; at: number }>> {
     return (await statusLog(page)).filter((s) => s.at >= since);
 }
 

@@ -14,24 +14,28 @@ import { forEachVSCode } from "./versions.js";
 const EXTENSION_ID = "olmo-test.harness-selftest";
 
 const manifest = {
-  name: "harness-selftest",
-  displayName: "Harness Selftest",
-  description: "Throwaway extension that exercises the E2E harness",
-  publisher: "olmo-test",
-  version: "0.0.1",
-  engines: { vscode: "^1.100.0" },
-  main: "./extension.js",
-  // Activate at startup so the status bar item is there before any command runs.
-  activationEvents: ["onStartupFinished"],
-  contributes: {
-    commands: [{ command: "harnessSelftest.hello", title: "Hello", category: "Harness Selftest" }],
-    viewsContainers: {
-      activitybar: [{ id: "harnessSelftest", title: "Harness Selftest", icon: "icon.svg" }],
+    name: "harness-selftest",
+    displayName: "Harness Selftest",
+    description: "Throwaway extension that exercises the E2E harness",
+    publisher: "olmo-test",
+    version: "0.0.1",
+    engines: { vscode: "^1.100.0" },
+    main: "./extension.js",
+    // Activate at startup so the status bar item is there before any command runs.
+    activationEvents: ["onStartupFinished"],
+    contributes: {
+        commands: [
+            { command: "harnessSelftest.hello", title: "Hello", category: "Harness Selftest" },
+        ],
+        viewsContainers: {
+            activitybar: [{ id: "harnessSelftest", title: "Harness Selftest", icon: "icon.svg" }],
+        },
+        views: {
+            harnessSelftest: [
+                { type: "webview", id: "harnessSelftest.view", name: "Selftest View" },
+            ],
+        },
     },
-    views: {
-      harnessSelftest: [{ type: "webview", id: "harnessSelftest.view", name: "Selftest View" }],
-    },
-  },
 };
 
 // Plain CommonJS, so the throwaway extension needs no build step.
@@ -83,54 +87,77 @@ const iconSvg = `<svg xmlns="http://www.w3.org/2000/svg" width="24" height="24" 
 
 /** Writes the extension into `dir` and packages it with the repo's vsce; returns the VSIX path. */
 function buildSelftestVsix(dir: string): Promise<string> {
-  return packageThrowawayExtension(dir, {
-    "package.json": JSON.stringify(manifest, null, 2),
-    "extension.js": extensionJs,
-    "icon.svg": iconSvg,
-    "README.md": "# Harness Selftest\n\nThrowaway extension for the E2E harness.\n",
-  });
+    return packageThrowawayExtension(dir, {
+        "package.json": JSON.stringify(manifest, null, 2),
+        "extension.js": extensionJs,
+        "icon.svg": iconSvg,
+        "README.md": "# Harness Selftest\n\nThrowaway extension for the E2E harness.\n",
+    });
 }
 
-forEachVSCode((vs) => describe(`e2e: harness (VS Code ${vs.label})`, () => {
-  test("installs a VSIX, runs a command, talks to a webview, reads logs", { timeout: 15 * 60_000 }, async () => {
-    const tmp = await fs.mkdtemp(path.join(os.tmpdir(), "harness-selftest-"));
-    try {
-      const vsix = await buildSelftestVsix(tmp);
-      await vs.withVSCode(
-        {
-          vsix,
-          name: "harness-selftest",
-          workspaceFiles: { "src/hello.txt": "hello from the workspace\n" },
-          workspaceSettings: { "editor.fontSize": 15 },
-        },
-        async (vscode) => {
-          await vscode.waitForActivation(EXTENSION_ID);
-          await vscode.statusBarItem("Selftest: idle").waitFor();
-          await vscode.runCommand("Harness Selftest: Hello");
-          await vscode.statusBarItem("Selftest: hello from the extension host").waitFor();
-          await vscode.notification("Selftest says hello").waitFor();
+forEachVSCode((vs) =>
+    describe(`e2e: harness (VS Code ${vs.label})`, () => {
+        test(
+            "installs a VSIX, runs a command, talks to a webview, reads logs",
+            { timeout: 15 * 60_000 },
+            async () => {
+                const tmp = await fs.mkdtemp(path.join(os.tmpdir(), "harness-selftest-"));
+                try {
+                    const vsix = await buildSelftestVsix(tmp);
+                    await vs.withVSCode(
+                        {
+                            vsix,
+                            name: "harness-selftest",
+                            workspaceFiles: { "src/hello.txt": "hello from the workspace\n" },
+                            workspaceSettings: { "editor.fontSize": 15 },
+                        },
+                        async (vscode) => {
+                            await vscode.waitForActivation(EXTENSION_ID);
+                            await vscode.statusBarItem("Selftest: idle").waitFor();
+                            await vscode.runCommand("Harness Selftest: Hello");
+                            await vscode
+                                .statusBarItem("Selftest: hello from the extension host")
+                                .waitFor();
+                            await vscode.notification("Selftest says hello").waitFor();
 
-          await vscode.activityBarItem("Harness Selftest").click();
-          const reply = vscode.webview(EXTENSION_ID).locator("#reply");
-          await reply.filter({ hasText: /^pong from VS Code 1\.\d+/ }).waitFor();
-          assert.equal(await reply.textContent(), `pong from VS Code ${vs.vscode}`);
+                            await vscode.activityBarItem("Harness Selftest").click();
+                            const reply = vscode.webview(EXTENSION_ID).locator("#reply");
+                            await reply.filter({ hasText: /^pong from VS Code 1\.\d+/ }).waitFor();
+                            assert.equal(
+                                await reply.textContent(),
+                                `pong from VS Code ${vs.vscode}`,
+                            );
 
-          await vscode.openFile("src/hello.txt");
-          await vscode.page.locator(".monaco-editor .view-lines", { hasText: "hello from the workspace" }).waitFor();
-          const shot = await vscode.screenshot(`harness-selftest-${vscode.install.version}`);
-          assert.ok((await fs.stat(shot)).size > 10_000, "screenshot looks empty");
+                            await vscode.openFile("src/hello.txt");
+                            await vscode.page
+                                .locator(".monaco-editor .view-lines", {
+                                    hasText: "hello from the workspace",
+                                })
+                                .waitFor();
+                            const shot = await vscode.screenshot(
+                                `harness-selftest-${vscode.install.version}`,
+                            );
+                            assert.ok(
+                                (await fs.stat(shot)).size > 10_000,
+                                "screenshot looks empty",
+                            );
 
-          // The extension's LogOutputChannel reaches a file under the user-data-dir logs.
-          const log = await vscode.waitForExtensionLog(/Harness Selftest/, /webview pinged/);
-          assert.match(log, /hello command ran/);
+                            // The extension's LogOutputChannel reaches a file under the user-data-dir logs.
+                            const log = await vscode.waitForExtensionLog(
+                                /Harness Selftest/,
+                                /webview pinged/,
+                            );
+                            assert.match(log, /hello command ran/);
 
-          // After a reload the extension comes back (status bar item again) with state reset.
-          await vscode.reload();
-          await vscode.statusBarItem("Selftest: idle").waitFor();
-        },
-      );
-    } finally {
-      await fs.rm(tmp, { recursive: true, force: true });
-    }
-  });
-}));
+                            // After a reload the extension comes back (status bar item again) with state reset.
+                            await vscode.reload();
+                            await vscode.statusBarItem("Selftest: idle").waitFor();
+                        },
+                    );
+                } finally {
+                    await fs.rm(tmp, { recursive: true, force: true });
+                }
+            },
+        );
+    }),
+);

@@ -144,11 +144,17 @@ interface AskSeen {
 }
 
 /** Runs a consumer command from the palette and returns what it wrote. */
-async function consumer<T>(vscode: VSCodeSession, name: "select" | "ask", title: string): Promise<T> {
+async function consumer<T>(
+    vscode: VSCodeSession,
+    name: "select" | "ask",
+    title: string,
+): Promise<T> {
     await vscode.runCommand(`LM Consumer: ${title}`);
     const outcome = vscode.statusBarItem(new RegExp(`LM consumer: ${name} (done|failed)`));
     await outcome.waitFor({ state: "visible", timeout: 180_000 });
-    const seen = JSON.parse(await fs.readFile(path.join(vscode.dirs.workspace, `${name}.json`), "utf8")) as T & { error?: string };
+    const seen = JSON.parse(
+        await fs.readFile(path.join(vscode.dirs.workspace, `${name}.json`), "utf8"),
+    ) as T & { error?: string };
     assert.equal(seen.error, undefined, `the consumer's ${name} failed`);
     return seen;
 }
@@ -157,7 +163,10 @@ async function consumer<T>(vscode: VSCodeSession, name: "select" | "ask", title:
 const OLMO_LOG = /OLMo Local/;
 
 /** Its error lines, but for the sidecar's stderr, which vscode-languageclient relays at error level. */
-const errorLines = (log: string) => log.split("\n").filter((line) => line.includes("[error]") && !line.includes("[error] [sidecar]"));
+const errorLines = (log: string) =>
+    log
+        .split("\n")
+        .filter((line) => line.includes("[error]") && !line.includes("[error] [sidecar]"));
 
 let consumerDir: string;
 let consumerVsix: string;
@@ -184,66 +193,116 @@ after(() => fs.rm(consumerDir, { recursive: true, force: true }));
 forEachVSCode(
     (vs) =>
         describe(`e2e: language model provider (VS Code ${vs.label})`, () => {
-            test("another extension selects OLMo, streams an answer, cancels one mid-stream, counts tokens", { timeout: 10 * 60_000 }, async () => {
-                // Debug level: the extension logs the sidecar's full answer there, to compare with what streamed.
-                await vs.withVSCode({ name: "lm-provider", vsix: requireVsix(), alsoInstall: [consumerVsix], settings: settings(), logLevel: "debug" }, async (vscode) => {
-                    const selected = await consumer<SelectSeen>(vscode, "select", "Select OLMo");
-                    // The contribution's implied activation event brought the provider up.
-                    assert.equal(selected.active, true);
-                    await vscode.waitForExtensionLog(/remoteexthost\.log$/, /_doActivateExtension olmo-local\.olmo-local, .*activationEvent: 'onLanguageModelChatProvider:olmo-local'/);
-                    assert.deepEqual(selected.models, [
+            test(
+                "another extension selects OLMo, streams an answer, cancels one mid-stream, counts tokens",
+                { timeout: 10 * 60_000 },
+                async () => {
+                    // Debug level: the extension logs the sidecar's full answer there, to compare with what streamed.
+                    await vs.withVSCode(
                         {
-                            id: MODEL_ID,
-                            vendor: VENDOR,
-                            family: "olmo2",
-                            name: "OLMo-2 13B Instruct",
-                            version: path.basename(modelPath),
-                            // The sidecar keeps maxTokens of the context for the answer.
-                            maxInputTokens: CONTEXT_SIZE - MAX_TOKENS,
+                            name: "lm-provider",
+                            vsix: requireVsix(),
+                            alsoInstall: [consumerVsix],
+                            settings: settings(),
+                            logLevel: "debug",
                         },
-                    ]);
-                    // Describing the model started nothing.
-                    await vscode.page.locator('.part.statusbar .statusbar-item[aria-label="OLMo Local: idle"]').waitFor({ state: "visible" });
+                        async (vscode) => {
+                            const selected = await consumer<SelectSeen>(
+                                vscode,
+                                "select",
+                                "Select OLMo",
+                            );
+                            // The contribution's implied activation event brought the provider up.
+                            assert.equal(selected.active, true);
+                            await vscode.waitForExtensionLog(
+                                /remoteexthost\.log$/,
+                                /_doActivateExtension olmo-local\.olmo-local, .*activationEvent: 'onLanguageModelChatProvider:olmo-local'/,
+                            );
+                            assert.deepEqual(selected.models, [
+                                {
+                                    id: MODEL_ID,
+                                    vendor: VENDOR,
+                                    family: "olmo2",
+                                    name: "OLMo-2 13B Instruct",
+                                    version: path.basename(modelPath),
+                                    // The sidecar keeps maxTokens of the context for the answer.
+                                    maxInputTokens: CONTEXT_SIZE - MAX_TOKENS,
+                                },
+                            ]);
+                            // Describing the model started nothing.
+                            await vscode.page
+                                .locator(
+                                    '.part.statusbar .statusbar-item[aria-label="OLMo Local: idle"]',
+                                )
+                                .waitFor({ state: "visible" });
 
-                    const seen = await consumer<AskSeen>(vscode, "ask", "Ask OLMo");
-                    // Request 2's end is logged when its cancellation lands, which may be after request 3 failed.
-                    await vscode.waitForExtensionLog(OLMO_LOG, /lm: request 2 text/);
-                    const log = await vscode.waitForExtensionLog(OLMO_LOG, /lm: request 3 failed/);
+                            const seen = await consumer<AskSeen>(vscode, "ask", "Ask OLMo");
+                            // Request 2's end is logged when its cancellation lands, which may be after request 3 failed.
+                            await vscode.waitForExtensionLog(OLMO_LOG, /lm: request 2 text/);
+                            const log = await vscode.waitForExtensionLog(
+                                OLMO_LOG,
+                                /lm: request 3 failed/,
+                            );
 
-                    // The streamed chunks add up to exactly the text the sidecar returned.
-                    const sidecarText = (n: number) => {
-                        const logged = new RegExp(`lm: request ${n} text (".*")$`, "m").exec(log)?.[1];
-                        assert.ok(logged, `the extension logged the sidecar's answer to request ${n}`);
-                        return JSON.parse(logged) as string;
-                    };
-                    assert.ok(seen.answer.length > 0);
-                    assert.equal(seen.answer.join(""), sidecarText(1));
-                    assert.match(log, /lm: request 1: 3 messages, up to 24 tokens/);
+                            // The streamed chunks add up to exactly the text the sidecar returned.
+                            const sidecarText = (n: number) => {
+                                const logged = new RegExp(
+                                    `lm: request ${n} text (".*")$`,
+                                    "m",
+                                ).exec(log)?.[1];
+                                assert.ok(
+                                    logged,
+                                    `the extension logged the sidecar's answer to request ${n}`,
+                                );
+                                return JSON.parse(logged) as string;
+                            };
+                            assert.ok(seen.answer.length > 0);
+                            assert.equal(seen.answer.join(""), sidecarText(1));
+                            assert.match(log, /lm: request 1: 3 messages, up to 24 tokens/);
 
-                    // Cancelled after its first chunk: the sidecar stopped early, and the stream ended quietly.
-                    assert.equal(seen.cancelled.error, undefined);
-                    assert.ok(seen.cancelled.chunks.length >= 1);
-                    assert.ok(sidecarText(2).startsWith(seen.cancelled.chunks.join("")), "what arrived is the start of the sidecar's partial answer");
-                    const cancelled = /lm: request 2 ended \(cancelled\)(?:: (\d+) tokens)?/.exec(log);
-                    assert.ok(cancelled, "request 2 ended as cancelled");
-                    if (cancelled[1] !== undefined) assert.ok(Number(cancelled[1]) < 900, `stopped after ${cancelled[1]} of 900 tokens`);
+                            // Cancelled after its first chunk: the sidecar stopped early, and the stream ended quietly.
+                            assert.equal(seen.cancelled.error, undefined);
+                            assert.ok(seen.cancelled.chunks.length >= 1);
+                            assert.ok(
+                                sidecarText(2).startsWith(seen.cancelled.chunks.join("")),
+                                "what arrived is the start of the sidecar's partial answer",
+                            );
+                            const cancelled =
+                                /lm: request 2 ended \(cancelled\)(?:: (\d+) tokens)?/.exec(log);
+                            assert.ok(cancelled, "request 2 ended as cancelled");
+                            if (cancelled[1] !== undefined)
+                                assert.ok(
+                                    Number(cancelled[1]) < 900,
+                                    `stopped after ${cancelled[1]} of 900 tokens`,
+                                );
 
-                    // Token counts are the model's tokenizer (OLMo-2's is cl100k_base for plain text).
-                    const cl100k = new Tiktoken(cl100kBase);
-                    assert.equal(seen.tokens.helloWorld, 2);
-                    assert.equal(seen.tokens.helloWorld, cl100k.encode("hello world").length);
-                    assert.equal(seen.tokens.code, cl100k.encode(CODE).length);
-                    assert.ok(seen.tokens.message > seen.tokens.helloWorld, "a message counts with its chat markers");
+                            // Token counts are the model's tokenizer (OLMo-2's is cl100k_base for plain text).
+                            const cl100k = new Tiktoken(cl100kBase);
+                            assert.equal(seen.tokens.helloWorld, 2);
+                            assert.equal(
+                                seen.tokens.helloWorld,
+                                cl100k.encode("hello world").length,
+                            );
+                            assert.equal(seen.tokens.code, cl100k.encode(CODE).length);
+                            assert.ok(
+                                seen.tokens.message > seen.tokens.helloWorld,
+                                "a message counts with its chat markers",
+                            );
 
-                    // A request the model cannot answer fails with the sidecar's reason.
-                    assert.match(seen.refused?.message ?? "", /OLMo Local: .*last message must be the user's/);
+                            // A request the model cannot answer fails with the sidecar's reason.
+                            assert.match(
+                                seen.refused?.message ?? "",
+                                /OLMo Local: .*last message must be the user's/,
+                            );
 
-                    // Once loaded, the list shows the model's own name and the context actually allocated.
-                    assert.equal(seen.afterLoad.name, TINY_SHAPE.name);
-                    assert.equal(seen.afterLoad.maxInputTokens, CONTEXT_SIZE - MAX_TOKENS);
-                    assert.deepEqual(errorLines(log), []);
-                });
-            });
+                            // Once loaded, the list shows the model's own name and the context actually allocated.
+                            assert.equal(seen.afterLoad.name, TINY_SHAPE.name);
+                            assert.equal(seen.afterLoad.maxInputTokens, CONTEXT_SIZE - MAX_TOKENS);
+                            assert.deepEqual(errorLines(log), []);
+                        },
+                    );
+                },
+            );
         }),
     { from: "1.104" },
 );
@@ -251,18 +310,41 @@ forEachVSCode(
 forEachVSCode(
     (vs) =>
         describe(`e2e: without the language model provider API (VS Code ${vs.label})`, () => {
-            test("the extension activates and loads its model; vscode.lm offers no OLMo model", { timeout: 10 * 60_000 }, async () => {
-                await vs.withVSCode({ name: "lm-provider-absent", vsix: requireVsix(), alsoInstall: [consumerVsix], settings: settings() }, async (vscode) => {
-                    const selected = await consumer<SelectSeen>(vscode, "select", "Select OLMo");
-                    assert.deepEqual(selected.models, []);
+            test(
+                "the extension activates and loads its model; vscode.lm offers no OLMo model",
+                { timeout: 10 * 60_000 },
+                async () => {
+                    await vs.withVSCode(
+                        {
+                            name: "lm-provider-absent",
+                            vsix: requireVsix(),
+                            alsoInstall: [consumerVsix],
+                            settings: settings(),
+                        },
+                        async (vscode) => {
+                            const selected = await consumer<SelectSeen>(
+                                vscode,
+                                "select",
+                                "Select OLMo",
+                            );
+                            assert.deepEqual(selected.models, []);
 
-                    await vscode.runCommand("OLMo: Load Model");
-                    await vscode.page.locator('.part.statusbar .statusbar-item[aria-label^="OLMo Local: ready"]').waitFor({ state: "visible", timeout: 120_000 });
-                    const log = await vscode.waitForExtensionLog(OLMO_LOG, /loaded .* on cpu/);
-                    assert.match(log, /has no language model provider API/);
-                    assert.deepEqual(errorLines(log), []);
-                });
-            });
+                            await vscode.runCommand("OLMo: Load Model");
+                            await vscode.page
+                                .locator(
+                                    '.part.statusbar .statusbar-item[aria-label^="OLMo Local: ready"]',
+                                )
+                                .waitFor({ state: "visible", timeout: 120_000 });
+                            const log = await vscode.waitForExtensionLog(
+                                OLMO_LOG,
+                                /loaded .* on cpu/,
+                            );
+                            assert.match(log, /has no language model provider API/);
+                            assert.deepEqual(errorLines(log), []);
+                        },
+                    );
+                },
+            );
         }),
     { before: "1.104" },
 );

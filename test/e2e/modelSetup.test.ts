@@ -35,12 +35,21 @@ forEachVSCode((vs) =>
                 {
                     name: "model-setup",
                     vsix: requireVsix(),
-                    settings: { "olmo.hubEndpoint": server.endpoint, "olmo.modelsDirectory": modelsDir, "olmo.gpu": "cpu", "olmo.threads": 1, "olmo.contextSize": 1024, "olmo.maxTokens": 16 },
+                    settings: {
+                        "olmo.hubEndpoint": server.endpoint,
+                        "olmo.modelsDirectory": modelsDir,
+                        "olmo.gpu": "cpu",
+                        "olmo.threads": 1,
+                        "olmo.contextSize": 1024,
+                        "olmo.maxTokens": 16,
+                    },
                 },
                 async (vscode) => {
                     const page = vscode.page;
                     await vscode.runCommand("OLMo: Load Model", { opensQuickPick: true });
-                    const offer = page.locator(".quick-input-widget .monaco-list-row", { hasText: "Download OLMo-2 13B Instruct" });
+                    const offer = page.locator(".quick-input-widget .monaco-list-row", {
+                        hasText: "Download OLMo-2 13B Instruct",
+                    });
                     await offer.waitFor({ state: "visible" });
                     assert.match((await offer.textContent()) ?? "", /Q4_K_M, 8\.35 GB/);
                     await vscode.screenshot(`model-setup-offer-${vs.label}`);
@@ -52,16 +61,34 @@ forEachVSCode((vs) =>
                     await vscode.screenshot(`model-setup-fit-${vs.label}`);
                     await verdict.getByRole("button", { name: /^Download \(/ }).click();
 
-                    await page.locator('.part.statusbar .statusbar-item[aria-label^="OLMo Local: ready"]').waitFor({ state: "visible", timeout: 120_000 });
+                    await page
+                        .locator('.part.statusbar .statusbar-item[aria-label^="OLMo Local: ready"]')
+                        .waitFor({ state: "visible", timeout: 120_000 });
                     const downloaded = await readFile(join(modelsDir, file));
-                    assert.equal(createHash("sha256").update(downloaded).digest("hex"), server.sha256);
+                    assert.equal(
+                        createHash("sha256").update(downloaded).digest("hex"),
+                        server.sha256,
+                    );
                     // Machine-scoped settings of a remote window (code-server) live in the machine's settings file.
                     const saved = await Promise.all(
-                        ["User", "Machine"].map((scope) => readFile(join(vscode.dirs.userData, scope, "settings.json"), "utf8").catch(() => "{}")),
+                        ["User", "Machine"].map((scope) =>
+                            readFile(
+                                join(vscode.dirs.userData, scope, "settings.json"),
+                                "utf8",
+                            ).catch(() => "{}"),
+                        ),
                     );
-                    const values = saved.map((text) => (JSON.parse(text) as Record<string, unknown>)["olmo.modelPath"]);
-                    assert.ok(values.includes(join(modelsDir, file)), `the model path was saved in the user's settings: ${JSON.stringify(values)}`);
-                    const log = await vscode.waitForExtensionLog(/OLMo Local/, /downloaded .* SHA-256/);
+                    const values = saved.map(
+                        (text) => (JSON.parse(text) as Record<string, unknown>)["olmo.modelPath"],
+                    );
+                    assert.ok(
+                        values.includes(join(modelsDir, file)),
+                        `the model path was saved in the user's settings: ${JSON.stringify(values)}`,
+                    );
+                    const log = await vscode.waitForExtensionLog(
+                        /OLMo Local/,
+                        /downloaded .* SHA-256/,
+                    );
                     assert.match(log, new RegExp(server.sha256));
 
                     // The downloaded model answers in the chat view.
@@ -71,12 +98,19 @@ forEachVSCode((vs) =>
                     await send(chat, "Hello after setup");
                     await answerFinished(chat);
                     const answer = chat.locator("article.assistant").last();
-                    assert.equal(await answer.locator(".error-box").count(), 0, `the answer did not fail: ${await answer.textContent()}`);
+                    assert.equal(
+                        await answer.locator(".error-box").count(),
+                        0,
+                        `the answer did not fail: ${await answer.textContent()}`,
+                    );
                     const shown = (await answer.locator(".markdown").textContent()) ?? "";
                     assert.ok(shown.trim().length > 0, "an answer was shown");
                     const [stored] = await storedConversations(vscode);
                     const reply = stored.messages.at(-1);
-                    assert.ok(reply?.role === "assistant" && ["done", "truncated"].includes(reply.state), `the answer was stored as finished: ${JSON.stringify(reply)}`);
+                    assert.ok(
+                        reply?.role === "assistant" && ["done", "truncated"].includes(reply.state),
+                        `the answer was stored as finished: ${JSON.stringify(reply)}`,
+                    );
                     await vscode.screenshot(`model-setup-answer-${vs.label}`);
                 },
             );

@@ -11,15 +11,30 @@ export const TEST_VSIX = join(REPO_ROOT, ".cache", "olmo-local-linux-x64.vsix");
 export function packageVsix(): string {
     mkdirSync(join(REPO_ROOT, ".cache"), { recursive: true });
     const partial = `${TEST_VSIX}.${process.pid}.partial.vsix`;
-    execFileSync(process.execPath, [join(REPO_ROOT, "node_modules", "@vscode", "vsce", "vsce"), "package", "--target", "linux-x64", "--allow-missing-repository", "--out", partial], {
-        cwd: REPO_ROOT,
-        stdio: ["ignore", "ignore", "inherit"],
-    });
+    execFileSync(
+        process.execPath,
+        [
+            join(REPO_ROOT, "node_modules", "@vscode", "vsce", "vsce"),
+            "package",
+            "--target",
+            "linux-x64",
+            "--allow-missing-repository",
+            "--out",
+            partial,
+        ],
+        {
+            cwd: REPO_ROOT,
+            stdio: ["ignore", "ignore", "inherit"],
+        },
+    );
     renameSync(partial, TEST_VSIX);
     return TEST_VSIX;
 }
 
 export function requireVsix(): string {
-    if (!existsSync(TEST_VSIX)) throw new Error(`${TEST_VSIX} is missing: run \`node --import tsx test/prepare.ts\` (npm test does).`);
+    if (!existsSync(TEST_VSIX))
+        throw new Error(
+            `${TEST_VSIX} is missing: run \`node --import tsx test/prepare.ts\` (npm test does).`,
+        );
     return TEST_VSIX;
 }

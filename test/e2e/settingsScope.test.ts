@@ -15,17 +15,37 @@ forEachVSCode((vs) =>
                     name: "settings-scope",
                     vsix: requireVsix(),
                     workspaceTrust: true, // the workspace opens in restricted mode
-                    settings: { "olmo.modelPath": modelPath, "olmo.gpu": "cpu", "olmo.threads": 1, "olmo.contextSize": 1024 },
-                    workspaceSettings: { "olmo.modelPath": "/tmp/evil-model.gguf", "olmo.threads": 2, "olmo.contextSize": 512 },
+                    settings: {
+                        "olmo.modelPath": modelPath,
+                        "olmo.gpu": "cpu",
+                        "olmo.threads": 1,
+                        "olmo.contextSize": 1024,
+                    },
+                    workspaceSettings: {
+                        "olmo.modelPath": "/tmp/evil-model.gguf",
+                        "olmo.threads": 2,
+                        "olmo.contextSize": 512,
+                    },
                 },
                 async (vscode) => {
                     // 1.100 asks at startup; newer releases open untrusted folders in restricted mode directly.
-                    if (vs.label === "1.100") await vscode.page.getByRole("button", { name: "No, I don't trust the authors" }).click();
-                    await vscode.page.locator(".statusbar-item", { hasText: "Restricted Mode" }).waitFor({ state: "visible" });
+                    if (vs.label === "1.100")
+                        await vscode.page
+                            .getByRole("button", { name: "No, I don't trust the authors" })
+                            .click();
+                    await vscode.page
+                        .locator(".statusbar-item", { hasText: "Restricted Mode" })
+                        .waitFor({ state: "visible" });
                     await vscode.runCommand("OLMo: Load Model");
-                    await vscode.page.locator('.part.statusbar .statusbar-item[aria-label^="OLMo Local: ready"]').waitFor({ state: "visible", timeout: 120_000 });
+                    await vscode.page
+                        .locator('.part.statusbar .statusbar-item[aria-label^="OLMo Local: ready"]')
+                        .waitFor({ state: "visible", timeout: 120_000 });
                     const log = await vscode.waitForExtensionLog(/OLMo Local/, /loaded .* on cpu/);
-                    assert.match(log, /context 1024, 1 threads/, "the user's values, not the workspace's");
+                    assert.match(
+                        log,
+                        /context 1024, 1 threads/,
+                        "the user's values, not the workspace's",
+                    );
                     assert.doesNotMatch(log, /evil-model/);
                     await vscode.screenshot(`settings-scope-restricted-${vs.label}`);
                 },

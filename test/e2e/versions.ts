@@ -25,7 +25,10 @@ export interface VSCodeUnderTest {
     /** Major.minor for test names, e.g. "1.100". */
     label: string;
     /** The harness's withVSCode on this release; screenshots get the label in their name. */
-    withVSCode<T>(opts: Omit<StartOptions, "version"> & { name?: string }, body: (vscode: VSCodeSession) => Promise<T>): Promise<T>;
+    withVSCode<T>(
+        opts: Omit<StartOptions, "version"> & { name?: string },
+        body: (vscode: VSCodeSession) => Promise<T>,
+    ): Promise<T>;
 }
 
 export interface VersionRange {
@@ -36,10 +39,16 @@ export interface VersionRange {
 }
 
 /** Calls `body` once per release in range (and allowed by OLMO_E2E_VSCODE); `body` declares the tests. */
-export function forEachVSCode(body: (vs: VSCodeUnderTest) => void, range: VersionRange = {}): void {
+// `body` returns what `describe` returns: a promise node:test itself awaits.
+export function forEachVSCode(
+    body: (vs: VSCodeUnderTest) => unknown,
+    range: VersionRange = {},
+): void {
     const only = process.env.OLMO_E2E_VSCODE;
     if (only && !RELEASES.some((r) => r.codeServer === only)) {
-        throw new Error(`OLMO_E2E_VSCODE=${only}: not one of ${RELEASES.map((r) => r.codeServer).join(", ")}`);
+        throw new Error(
+            `OLMO_E2E_VSCODE=${only}: not one of ${RELEASES.map((r) => r.codeServer).join(", ")}`,
+        );
     }
     for (const release of RELEASES) {
         if (only && release.codeServer !== only) continue;
@@ -49,7 +58,15 @@ export function forEachVSCode(body: (vs: VSCodeUnderTest) => void, range: Versio
         body({
             ...release,
             label,
-            withVSCode: (opts, run) => withVSCode({ ...opts, name: `${opts.name ?? "e2e"}-${label}`, version: release.codeServer }, run),
+            withVSCode: (opts, run) =>
+                withVSCode(
+                    {
+                        ...opts,
+                        name: `${opts.name ?? "e2e"}-${label}`,
+                        version: release.codeServer,
+                    },
+                    run,
+                ),
         });
     }
 }

@@ -22,11 +22,20 @@ describe("model: memory fit estimates on the 13B shape", () => {
         const fit = estimateFit(insights, 4096, { freeVram: 80 * GiB, freeRam: 64 * GiB });
         assert.equal(fit.totalLayers, 41, "40 blocks and the output layer");
         // Reference: Q4_K_M weights 7.51 GiB on the GPU; this file is Q4_0 (7.85 GB vs 8.35 GB on disk).
-        assert.ok(fit.modelBytes > 6.5 * GiB && fit.modelBytes < 7.6 * GiB, `weights ${(fit.modelBytes / GiB).toFixed(2)} GiB`);
+        assert.ok(
+            fit.modelBytes > 6.5 * GiB && fit.modelBytes < 7.6 * GiB,
+            `weights ${(fit.modelBytes / GiB).toFixed(2)} GiB`,
+        );
         // Reference: 800 KiB per token of KV = 3.1 GiB at 4096, plus compute buffers (about 3.2 in all).
-        assert.ok(fit.contextBytes > 3.1 * GiB && fit.contextBytes < 4.3 * GiB, `context ${(fit.contextBytes / GiB).toFixed(2)} GiB`);
+        assert.ok(
+            fit.contextBytes > 3.1 * GiB && fit.contextBytes < 4.3 * GiB,
+            `context ${(fit.contextBytes / GiB).toFixed(2)} GiB`,
+        );
         // Reference: about 11 GiB of VRAM with the full context.
-        assert.ok(fit.fullGpuVramBytes > 10 * GiB && fit.fullGpuVramBytes < 12.5 * GiB, `full GPU ${(fit.fullGpuVramBytes / GiB).toFixed(2)} GiB`);
+        assert.ok(
+            fit.fullGpuVramBytes > 10 * GiB && fit.fullGpuVramBytes < 12.5 * GiB,
+            `full GPU ${(fit.fullGpuVramBytes / GiB).toFixed(2)} GiB`,
+        );
         assert.equal(fit.verdict, "gpu");
     });
 
@@ -44,7 +53,10 @@ describe("model: memory fit estimates on the 13B shape", () => {
     });
 
     test("no GPU but enough RAM runs on the CPU; too little RAM says it does not fit, with a suggestion", () => {
-        assert.equal(estimateFit(insights, 4096, { freeVram: 0, freeRam: 32 * GiB }).verdict, "cpu");
+        assert.equal(
+            estimateFit(insights, 4096, { freeVram: 0, freeRam: 32 * GiB }).verdict,
+            "cpu",
+        );
         const none = estimateFit(insights, 4096, { freeVram: 0, freeRam: 4 * GiB });
         assert.equal(none.verdict, "none");
         assert.match(none.message, /smaller quantization/);

@@ -5,21 +5,42 @@
 // logits do not depend on the batch they were computed in, and is reported where it does not.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { getLlama, LlamaChat, LlamaLogLevel, TokenBias, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token } from "node-llama-cpp";
+import {
+    getLlama,
+    LlamaChat,
+    LlamaLogLevel,
+    TokenBias,
+    type Llama,
+    type LlamaContext,
+    type LlamaContextSequence,
+    type LlamaModel,
+    type Token,
+} from "node-llama-cpp";
 import { Olmo2ChatWrapper, toChatHistory } from "../../sidecar/chatWrapper.js";
 import { rewritePrompt } from "../../sidecar/prompts.js";
-import { draftUsage, generatedTokens, PROMPT_LOOKUP_FOR_REWRITES, promptLookupPredictor } from "../../sidecar/speculation.js";
+import {
+    draftUsage,
+    generatedTokens,
+    PROMPT_LOOKUP_FOR_REWRITES,
+    promptLookupPredictor,
+} from "../../sidecar/speculation.js";
 import { ensureTestModel } from "../support/models.js";
 
 const MAX_TOKENS = 96;
 
 const codes: Record<string, { code: string; language: string }> = {
-    "repetitive TypeScript": { code: "function add(a: number, b: number): number {\n    return a + b;\n}\n".repeat(4), language: "typescript" },
+    "repetitive TypeScript": {
+        code: "function add(a: number, b: number): number {\n    return a + b;\n}\n".repeat(4),
+        language: "typescript",
+    },
     "Python without repetition": {
         code: "import json\n\ndef load(path):\n    with open(path) as f:\n        return json.load(f)\n\nprint(load('config.json')['name'])\n",
         language: "python",
     },
-    "SQL": { code: "SELECT id, name FROM users WHERE age > 30 ORDER BY name LIMIT 10;\n", language: "sql" },
+    SQL: {
+        code: "SELECT id, name FROM users WHERE age > 30 ORDER BY name LIMIT 10;\n",
+        language: "sql",
+    },
 };
 
 /** `code` is what the model sees in the prompt; `bias` forces one token greedily. */
@@ -41,22 +62,39 @@ interface Decoded {
     drafts: { draftTokens?: number; acceptedDraftTokens?: number };
 }
 
-async function decode(model: LlamaModel, sequence: LlamaContextSequence, input: Input): Promise<Decoded> {
+async function decode(
+    model: LlamaModel,
+    sequence: LlamaContextSequence,
+    input: Input,
+): Promise<Decoded> {
     await sequence.clearHistory();
     const meteredBefore = sequence.tokenMeter.usedOutputTokens;
     const before = sequence.tokenPredictions;
-    const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: new Olmo2ChatWrapper(), autoDisposeSequence: false });
+    const chat = new LlamaChat({
+        contextSequence: sequence,
+        chatWrapper: new Olmo2ChatWrapper(),
+        autoDisposeSequence: false,
+    });
     const tokens: Token[] = [];
     try {
-        const prompt = rewritePrompt({ code: input.code, language: input.language, instruction: "Add types" });
-        const response = await chat.generateResponse(toChatHistory([{ role: "user", content: prompt }], true), {
-            temperature: 0,
-            topP: 0.9,
-            seed: 1,
-            maxTokens: MAX_TOKENS,
-            tokenBias: input.bias ? new TokenBias(model.tokenizer).set(input.bias, { logit: 50 }) : undefined,
-            onToken: (chunk) => tokens.push(...chunk),
+        const prompt = rewritePrompt({
+            code: input.code,
+            language: input.language,
+            instruction: "Add types",
         });
+        const response = await chat.generateResponse(
+            toChatHistory([{ role: "user", content: prompt }], true),
+            {
+                temperature: 0,
+                topP: 0.9,
+                seed: 1,
+                maxTokens: MAX_TOKENS,
+                tokenBias: input.bias
+                    ? new TokenBias(model.tokenizer).set(input.bias, { logit: 50 })
+                    : undefined,
+                onToken: (chunk) => tokens.push(...chunk),
+            },
+        );
         return {
             tokens,
             state: sequence.contextTokens.slice(),
@@ -79,9 +117,27 @@ interface Configuration {
 }
 
 const configurations: Configuration[] = [
-    { kind: "tiny", threads: 1, flashAttention: "auto", exact: true, why: "one thread: every sum in one order" },
-    { kind: "small", threads: 1, flashAttention: "auto", exact: true, why: "Q8_0 and wider matrices" },
-    { kind: "tiny", threads: 2, flashAttention: false, exact: true, why: "threads split each product's rows, which changes no sum" },
+    {
+        kind: "tiny",
+        threads: 1,
+        flashAttention: "auto",
+        exact: true,
+        why: "one thread: every sum in one order",
+    },
+    {
+        kind: "small",
+        threads: 1,
+        flashAttention: "auto",
+        exact: true,
+        why: "Q8_0 and wider matrices",
+    },
+    {
+        kind: "tiny",
+        threads: 2,
+        flashAttention: false,
+        exact: true,
+        why: "threads split each product's rows, which changes no sum",
+    },
     {
         kind: "tiny",
         threads: 2,
@@ -101,9 +157,19 @@ for (const { kind, threads, flashAttention, exact, why } of configurations) {
         const runs: Array<{ input: Input; plain: Decoded; speculative: Decoded }> = [];
 
         before(async () => {
-            llama = await getLlama({ gpu: false, build: "never", progressLogs: false, logLevel: LlamaLogLevel.warn });
+            llama = await getLlama({
+                gpu: false,
+                build: "never",
+                progressLogs: false,
+                logLevel: LlamaLogLevel.warn,
+            });
             model = await llama.loadModel({ modelPath: await ensureTestModel(kind) });
-            context = await model.createContext({ contextSize: 2048, sequences: 2, threads, flashAttention });
+            context = await model.createContext({
+                contextSize: 2048,
+                sequences: 2,
+                threads,
+                flashAttention,
+            });
             const plain = context.getSequence();
             const speculative = context.getSequence({ tokenPredictor: promptLookupPredictor() });
             const inputs: Input[] = [];
@@ -112,14 +178,33 @@ for (const { kind, threads, flashAttention, exact, why } of configurations) {
                 // The code with the model's own answer appended: the answer then partly copies its
                 // input, as a real rewrite does, so drafts are both accepted and refuted.
                 const answer = (await decode(model, plain, { name, code, language })).text;
-                inputs.push({ name: `${name} + the model's answer`, code: `${code}\n${answer}`, language });
+                inputs.push({
+                    name: `${name} + the model's answer`,
+                    code: `${code}\n${answer}`,
+                    language,
+                });
             }
             // Forced continuation: the bias makes " x" the greedy choice, and the code is a run of
             // " x", so every draft is right.
-            inputs.push({ name: "forced repetition", code: " x".repeat(200), language: "plaintext", bias: " x" });
-            for (const input of inputs) runs.push({ input, plain: await decode(model, plain, input), speculative: await decode(model, speculative, input) });
-            const rates = runs.map(({ input, speculative: { drafts } }) => `${input.name}: ${drafts.acceptedDraftTokens}/${drafts.draftTokens}`);
-            console.log(`# ${kind}, ${threads} thread(s), flash attention ${flashAttention}: drafts accepted/checked: ${rates.join("; ")}`);
+            inputs.push({
+                name: "forced repetition",
+                code: " x".repeat(200),
+                language: "plaintext",
+                bias: " x",
+            });
+            for (const input of inputs)
+                runs.push({
+                    input,
+                    plain: await decode(model, plain, input),
+                    speculative: await decode(model, speculative, input),
+                });
+            const rates = runs.map(
+                ({ input, speculative: { drafts } }) =>
+                    `${input.name}: ${drafts.acceptedDraftTokens}/${drafts.draftTokens}`,
+            );
+            console.log(
+                `# ${kind}, ${threads} thread(s), flash attention ${flashAttention}: drafts accepted/checked: ${rates.join("; ")}`,
+            );
         });
         after(async () => {
             await context?.dispose();
@@ -127,40 +212,74 @@ for (const { kind, threads, flashAttention, exact, why } of configurations) {
             await llama?.dispose();
         });
 
-        test(exact ? "every input gives the same tokens and text with and without drafts" : "inputs whose tokens change with drafts (reported)", () => {
-            assert.equal(runs.length, 2 * Object.keys(codes).length + 1);
-            // Otherwise a comparison would prove nothing about the speculative path.
-            assert.ok(runs.some(({ speculative }) => (speculative.drafts.draftTokens ?? 0) > 0), "some drafts were checked");
-            const differing = runs.filter(({ plain, speculative }) => speculative.text !== plain.text || speculative.tokens.join() !== plain.tokens.join());
-            if (!exact) {
-                console.log(`# ${differing.length} of ${runs.length} inputs differ: ${differing.map(({ input }) => input.name).join("; ") || "none"}`);
-                return;
-            }
-            for (const { input, plain, speculative } of runs) {
-                assert.deepEqual(speculative.tokens, plain.tokens, `${input.name}: sampled tokens`);
-                assert.deepEqual(speculative.state, plain.state, `${input.name}: sequence state`);
-                assert.equal(speculative.text, plain.text, `${input.name}: text`);
-            }
-        });
+        test(
+            exact
+                ? "every input gives the same tokens and text with and without drafts"
+                : "inputs whose tokens change with drafts (reported)",
+            () => {
+                assert.equal(runs.length, 2 * Object.keys(codes).length + 1);
+                // Otherwise a comparison would prove nothing about the speculative path.
+                assert.ok(
+                    runs.some(({ speculative }) => (speculative.drafts.draftTokens ?? 0) > 0),
+                    "some drafts were checked",
+                );
+                const differing = runs.filter(
+                    ({ plain, speculative }) =>
+                        speculative.text !== plain.text ||
+                        speculative.tokens.join() !== plain.tokens.join(),
+                );
+                if (!exact) {
+                    console.log(
+                        `# ${differing.length} of ${runs.length} inputs differ: ${differing.map(({ input }) => input.name).join("; ") || "none"}`,
+                    );
+                    return;
+                }
+                for (const { input, plain, speculative } of runs) {
+                    assert.deepEqual(
+                        speculative.tokens,
+                        plain.tokens,
+                        `${input.name}: sampled tokens`,
+                    );
+                    assert.deepEqual(
+                        speculative.state,
+                        plain.state,
+                        `${input.name}: sequence state`,
+                    );
+                    assert.equal(speculative.text, plain.text, `${input.name}: text`);
+                }
+            },
+        );
 
         test("the engine counts the tokens generated with drafts, and only drafting reports drafts", () => {
             for (const { input, plain, speculative } of runs) {
-                assert.equal(plain.counted, plain.tokens.length, `${input.name}: plain token count`);
-                assert.equal(speculative.counted, speculative.tokens.length, `${input.name}: token count with drafts`);
+                assert.equal(
+                    plain.counted,
+                    plain.tokens.length,
+                    `${input.name}: plain token count`,
+                );
+                assert.equal(
+                    speculative.counted,
+                    speculative.tokens.length,
+                    `${input.name}: token count with drafts`,
+                );
                 assert.deepEqual(plain.drafts, {});
                 assert.equal(typeof speculative.drafts.draftTokens, "number");
             }
         });
 
         test("drafts are both accepted and refuted where the answer partly copies the code", () => {
-            const mixed = runs.filter(({ input }) => input.name.endsWith("answer")).map(({ speculative }) => speculative.drafts);
+            const mixed = runs
+                .filter(({ input }) => input.name.endsWith("answer"))
+                .map(({ speculative }) => speculative.drafts);
             const proposed = mixed.reduce((sum, d) => sum + (d.draftTokens ?? 0), 0);
             const accepted = mixed.reduce((sum, d) => sum + (d.acceptedDraftTokens ?? 0), 0);
             assert.ok(accepted > 0 && accepted < proposed, `accepted ${accepted} of ${proposed}`);
         });
 
         test("a forced continuation that the code already holds accepts every draft", () => {
-            const { draftTokens = 0, acceptedDraftTokens = 0 } = runs.find(({ input }) => input.bias !== undefined)!.speculative.drafts;
+            const { draftTokens = 0, acceptedDraftTokens = 0 } = runs.find(
+                ({ input }) => input.bias !== undefined,
+            )!.speculative.drafts;
             // One draft per step: about every other token comes from a draft.
             assert.ok(draftTokens >= MAX_TOKENS / 2 - 2, `${draftTokens} drafts`);
             assert.equal(acceptedDraftTokens, draftTokens);

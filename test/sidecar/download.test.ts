@@ -9,7 +9,11 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { ProgressType } from "vscode-jsonrpc/node";
-import { downloadModel, type DownloadProgress, type DownloadSource } from "../../sidecar/download.js";
+import {
+    downloadModel,
+    type DownloadProgress,
+    type DownloadSource,
+} from "../../sidecar/download.js";
 import { SidecarProcess } from "../support/sidecarProcess.js";
 import { SidecarError } from "../../sidecar/errors.js";
 import { ensureTestModel } from "../support/models.js";
@@ -35,10 +39,17 @@ describe("sidecar: model download", () => {
         dir = await mkdtemp(join(tmpdir(), "olmo-download-"));
     });
 
-    const fetchModel = (signal = new AbortController().signal, progress: DownloadProgress[] = [], stallMs?: number) =>
-        downloadModel(source, dir, (p) => progress.push(p), signal, stallMs);
+    const fetchModel = (
+        signal = new AbortController().signal,
+        progress: DownloadProgress[] = [],
+        stallMs?: number,
+    ) => downloadModel(source, dir, (p) => progress.push(p), signal, stallMs);
 
-    async function expectFailure(promise: Promise<unknown>, code: string, message: RegExp): Promise<void> {
+    async function expectFailure(
+        promise: Promise<unknown>,
+        code: string,
+        message: RegExp,
+    ): Promise<void> {
         await assert.rejects(promise, (error: unknown) => {
             assert.ok(error instanceof SidecarError, String(error));
             assert.equal(error.code, code);
@@ -55,9 +66,14 @@ describe("sidecar: model download", () => {
         assert.equal(outcome.resumedFromBytes, 0);
         const bytes = await readFile(outcome.path);
         assert.equal(createHash("sha256").update(bytes).digest("hex"), server.sha256);
-        assert.ok(!existsSync(`${outcome.path}.part`) && !existsSync(`${outcome.path}.part.json`), "no leftovers");
+        assert.ok(
+            !existsSync(`${outcome.path}.part`) && !existsSync(`${outcome.path}.part.json`),
+            "no leftovers",
+        );
         assert.equal(progress.at(-1)?.receivedBytes, server.size);
-        assert.ok(progress.every((p, i) => i === 0 || p.receivedBytes >= progress[i - 1].receivedBytes));
+        assert.ok(
+            progress.every((p, i) => i === 0 || p.receivedBytes >= progress[i - 1].receivedBytes),
+        );
         await rm(dir, { recursive: true, force: true });
     });
 
@@ -96,7 +112,11 @@ describe("sidecar: model download", () => {
 
     test("404 says the file was not found", async () => {
         server.faults = { notFound: true };
-        await expectFailure(fetchModel(), "downloadFailed", /not found in allenai\/OLMo-2-test-GGUF \(HTTP 404\)/);
+        await expectFailure(
+            fetchModel(),
+            "downloadFailed",
+            /not found in allenai\/OLMo-2-test-GGUF \(HTTP 404\)/,
+        );
         await rm(dir, { recursive: true, force: true });
     });
 
@@ -114,7 +134,11 @@ describe("sidecar: model download", () => {
 
     test("a server too slow gives a timeout message", async () => {
         server.faults = { stallAfterBytes: 1024 };
-        await expectFailure(fetchModel(undefined, [], 300), "downloadStalled", /stalled: no data for \d+ s/);
+        await expectFailure(
+            fetchModel(undefined, [], 300),
+            "downloadStalled",
+            /stalled: no data for \d+ s/,
+        );
         await rm(dir, { recursive: true, force: true });
     });
 
@@ -133,7 +157,12 @@ describe("sidecar: model download", () => {
         const port = (closed.address() as AddressInfo).port;
         await new Promise<void>((resolve) => closed.close(() => resolve()));
         await expectFailure(
-            downloadModel({ endpoint: `http://127.0.0.1:${port}`, repo, file }, dir, () => undefined, new AbortController().signal),
+            downloadModel(
+                { endpoint: `http://127.0.0.1:${port}`, repo, file },
+                dir,
+                () => undefined,
+                new AbortController().signal,
+            ),
             "offline",
             /Cannot reach the model server/,
         );
@@ -157,20 +186,40 @@ describe("sidecar: olmo/inspectModel and olmo/download over stdio", () => {
     });
 
     test("inspecting the remote file reads only its header and says whether it fits", async () => {
-        const fit = await sidecar.request("olmo/inspectModel", { source: { endpoint: server.endpoint, repo, file }, contextSize: 1024 });
+        const fit = await sidecar.request("olmo/inspectModel", {
+            source: { endpoint: server.endpoint, repo, file },
+            contextSize: 1024,
+        });
         assert.equal(fit.architecture, "olmo2");
-        assert.equal(fit.verdict, "cpu", "no GPU on this machine, plenty of RAM for the tiny model");
+        assert.equal(
+            fit.verdict,
+            "cpu",
+            "no GPU on this machine, plenty of RAM for the tiny model",
+        );
         assert.ok(fit.modelBytes > 0 && fit.contextBytes > 0);
-        assert.ok(server.bytesSent < server.size / 2, `read ${server.bytesSent} of ${server.size} bytes`);
+        assert.ok(
+            server.bytesSent < server.size / 2,
+            `read ${server.bytesSent} of ${server.size} bytes`,
+        );
     });
 
     test("download streams progress and lands a verified file", async () => {
         const progress: DownloadProgress[] = [];
         const token = "dl-1";
-        const subscription = sidecar.connection.onProgress(new ProgressType<DownloadProgress>(), token, (p) => {
-            progress.push(p);
+        const subscription = sidecar.connection.onProgress(
+            new ProgressType<DownloadProgress>(),
+            token,
+            (p) => {
+                progress.push(p);
+            },
+        );
+        const result = await sidecar.request("olmo/download", {
+            endpoint: server.endpoint,
+            repo,
+            file,
+            directory: dir,
+            partialResultToken: token,
         });
-        const result = await sidecar.request("olmo/download", { endpoint: server.endpoint, repo, file, directory: dir, partialResultToken: token });
         subscription.dispose();
         assert.equal(result.sha256, server.sha256);
         assert.equal(result.path, join(dir, file));

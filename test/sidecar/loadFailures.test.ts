@@ -15,7 +15,11 @@ import { SidecarProcess } from "../support/sidecarProcess.js";
 import { ensureTestModel } from "../support/models.js";
 
 /** A copy of a GGUF with one metadata value overwritten (same type, same size). */
-function patchMetadata(gguf: Buffer, key: string, write: (copy: Buffer, valueAt: number) => void): Buffer {
+function patchMetadata(
+    gguf: Buffer,
+    key: string,
+    write: (copy: Buffer, valueAt: number) => void,
+): Buffer {
     const copy = Buffer.from(gguf);
     const name = Buffer.from(key, "utf8");
     // A key is stored as u64 length + bytes, then its u32 type and the value; skip longer keys it prefixes.
@@ -49,17 +53,61 @@ describe("sidecar: damaged headers and memory fallback", () => {
     });
 
     const damaged: Array<[string, () => Buffer, RegExp]> = [
-        ["a header claiming one more tensor than there is", () => withCount(8, original.readBigUInt64LE(8) + 1n), /not a valid GGUF/],
-        ["a header claiming 2^64-1 tensors", () => withCount(8, 2n ** 64n - 1n), /claims 18446744073709551615 tensors/],
-        ["a header claiming 10^12 metadata entries", () => withCount(16, 10n ** 12n), /claims 1000000000000 metadata entries/],
-        ["olmo2.block_count = 0", () => patchMetadata(original, "olmo2.block_count", u32(0)), /olmo2\.block_count is 0 \(expected a whole number from 1 to 512\)/],
-        ["olmo2.block_count = 4294967295", () => patchMetadata(original, "olmo2.block_count", u32(0xffffffff)), /olmo2\.block_count is 4294967295/],
-        ["olmo2.embedding_length = 0", () => patchMetadata(original, "olmo2.embedding_length", u32(0)), /olmo2\.embedding_length is 0/],
-        ["olmo2.feed_forward_length = 0", () => patchMetadata(original, "olmo2.feed_forward_length", u32(0)), /olmo2\.feed_forward_length is 0/],
-        ["olmo2.attention.head_count = 0", () => patchMetadata(original, "olmo2.attention.head_count", u32(0)), /olmo2\.attention\.head_count is 0/],
-        ["olmo2.attention.head_count_kv = 0", () => patchMetadata(original, "olmo2.attention.head_count_kv", u32(0)), /olmo2\.attention\.head_count_kv is 0/],
-        ["olmo2.context_length = 0", () => patchMetadata(original, "olmo2.context_length", u32(0)), /olmo2\.context_length is 0/],
-        ["a NaN norm epsilon", () => patchMetadata(original, "olmo2.attention.layer_norm_rms_epsilon", f32(NaN)), /layer_norm_rms_epsilon is NaN/],
+        [
+            "a header claiming one more tensor than there is",
+            () => withCount(8, original.readBigUInt64LE(8) + 1n),
+            /not a valid GGUF/,
+        ],
+        [
+            "a header claiming 2^64-1 tensors",
+            () => withCount(8, 2n ** 64n - 1n),
+            /claims 18446744073709551615 tensors/,
+        ],
+        [
+            "a header claiming 10^12 metadata entries",
+            () => withCount(16, 10n ** 12n),
+            /claims 1000000000000 metadata entries/,
+        ],
+        [
+            "olmo2.block_count = 0",
+            () => patchMetadata(original, "olmo2.block_count", u32(0)),
+            /olmo2\.block_count is 0 \(expected a whole number from 1 to 512\)/,
+        ],
+        [
+            "olmo2.block_count = 4294967295",
+            () => patchMetadata(original, "olmo2.block_count", u32(0xffffffff)),
+            /olmo2\.block_count is 4294967295/,
+        ],
+        [
+            "olmo2.embedding_length = 0",
+            () => patchMetadata(original, "olmo2.embedding_length", u32(0)),
+            /olmo2\.embedding_length is 0/,
+        ],
+        [
+            "olmo2.feed_forward_length = 0",
+            () => patchMetadata(original, "olmo2.feed_forward_length", u32(0)),
+            /olmo2\.feed_forward_length is 0/,
+        ],
+        [
+            "olmo2.attention.head_count = 0",
+            () => patchMetadata(original, "olmo2.attention.head_count", u32(0)),
+            /olmo2\.attention\.head_count is 0/,
+        ],
+        [
+            "olmo2.attention.head_count_kv = 0",
+            () => patchMetadata(original, "olmo2.attention.head_count_kv", u32(0)),
+            /olmo2\.attention\.head_count_kv is 0/,
+        ],
+        [
+            "olmo2.context_length = 0",
+            () => patchMetadata(original, "olmo2.context_length", u32(0)),
+            /olmo2\.context_length is 0/,
+        ],
+        [
+            "a NaN norm epsilon",
+            () => patchMetadata(original, "olmo2.attention.layer_norm_rms_epsilon", f32(NaN)),
+            /layer_norm_rms_epsilon is NaN/,
+        ],
     ];
     function withCount(offset: number, count: bigint): Buffer {
         const copy = Buffer.from(original);
@@ -71,21 +119,38 @@ describe("sidecar: damaged headers and memory fallback", () => {
         test(`${name}: a specific modelInvalid, and the process stays usable`, async () => {
             const path = join(dir, `${name.replace(/\W+/g, "-")}.gguf`);
             await writeFile(path, make());
-            await assert.rejects(sidecar.request("olmo/load", { modelPath: path, gpu: "cpu", contextSize: 512, threads: 1 }), (error: unknown) => {
-                assert.ok(error instanceof ResponseError, String(error));
-                assert.equal(error.code, ErrorCodes.modelInvalid, error.message);
-                assert.match(error.message, message);
-                return true;
-            });
+            await assert.rejects(
+                sidecar.request("olmo/load", {
+                    modelPath: path,
+                    gpu: "cpu",
+                    contextSize: 512,
+                    threads: 1,
+                }),
+                (error: unknown) => {
+                    assert.ok(error instanceof ResponseError, String(error));
+                    assert.equal(error.code, ErrorCodes.modelInvalid, error.message);
+                    assert.match(error.message, message);
+                    return true;
+                },
+            );
             assert.equal(sidecar.child.exitCode, null, "still running");
             assert.equal(sidecar.child.signalCode, null);
         });
     }
 
     test("after all of them, the good model loads and answers in the same process", async () => {
-        const info = await sidecar.request("olmo/load", { modelPath, gpu: "cpu", contextSize: 512, threads: 1 });
+        const info = await sidecar.request("olmo/load", {
+            modelPath,
+            gpu: "cpu",
+            contextSize: 512,
+            threads: 1,
+        });
         assert.equal(info.fallback, undefined, "nothing reduced with memory to spare");
-        const { result } = await sidecar.chat({ conversationId: "after", messages: [{ role: "user", content: "hi" }], sampling: { maxTokens: 4 } });
+        const { result } = await sidecar.chat({
+            conversationId: "after",
+            messages: [{ role: "user", content: "hi" }],
+            sampling: { maxTokens: 4 },
+        });
         assert.equal(result.usage.completionTokens, 4);
     });
 
@@ -98,7 +163,13 @@ describe("sidecar: damaged headers and memory fallback", () => {
         if (floorBytes === undefined) {
             const probe = await SidecarProcess.start();
             try {
-                await probe.sidecar.request("olmo/load", { modelPath, gpu: "cpu", contextSize: 512, sequences: 256, threads: 1 });
+                await probe.sidecar.request("olmo/load", {
+                    modelPath,
+                    gpu: "cpu",
+                    contextSize: 512,
+                    sequences: 256,
+                    threads: 1,
+                });
                 floorBytes = await dataBytes(probe.sidecar.pid);
             } finally {
                 await probe.sidecar.stop();
@@ -112,13 +183,34 @@ describe("sidecar: damaged headers and memory fallback", () => {
         const limit = (await floor()) + 250 * 2 ** 20;
         const { sidecar: limited } = await SidecarProcess.start({ dataLimitBytes: limit });
         try {
-            const info = await limited.request("olmo/load", { modelPath, gpu: "cpu", contextSize: 4096, sequences: 256, threads: 1 });
-            assert.ok(info.contextSize === 512 || info.contextSize === 1024, `context ${info.contextSize}`);
-            assert.equal(info.fallback, `reduced to fit in memory: context 4096 → ${info.contextSize} tokens`);
-            assert.match(limited.stderr, /out of memory \(.*(allocate|memory).*\); retrying with a context of 2048 tokens/);
-            const { result } = await limited.chat({ conversationId: "small", messages: [{ role: "user", content: "hi" }], sampling: { maxTokens: 4 } });
+            const info = await limited.request("olmo/load", {
+                modelPath,
+                gpu: "cpu",
+                contextSize: 4096,
+                sequences: 256,
+                threads: 1,
+            });
+            assert.ok(
+                info.contextSize === 512 || info.contextSize === 1024,
+                `context ${info.contextSize}`,
+            );
+            assert.equal(
+                info.fallback,
+                `reduced to fit in memory: context 4096 → ${info.contextSize} tokens`,
+            );
+            assert.match(
+                limited.stderr,
+                /out of memory \(.*(allocate|memory).*\); retrying with a context of 2048 tokens/,
+            );
+            const { result } = await limited.chat({
+                conversationId: "small",
+                messages: [{ role: "user", content: "hi" }],
+                sampling: { maxTokens: 4 },
+            });
             assert.equal(result.contextSize, info.contextSize);
-            console.log(`# memory fallback under a ${(limit / 2 ** 20).toFixed(0)} MiB data limit: ${info.fallback}`);
+            console.log(
+                `# memory fallback under a ${(limit / 2 ** 20).toFixed(0)} MiB data limit: ${info.fallback}`,
+            );
         } finally {
             await limited.stop();
         }
@@ -128,12 +220,28 @@ describe("sidecar: damaged headers and memory fallback", () => {
         const limit = (await floor()) - 110 * 2 ** 20;
         const { sidecar: starved } = await SidecarProcess.start({ dataLimitBytes: limit });
         try {
-            await assert.rejects(starved.request("olmo/load", { modelPath, gpu: "cpu", contextSize: 4096, sequences: 256, threads: 1 }), (error: unknown) => {
-                assert.ok(error instanceof ResponseError && error.code === ErrorCodes.outOfMemory, String(error));
-                assert.match(error.message, /Lower olmo\.contextSize/);
-                return true;
-            });
-            assert.match(starved.stderr, /a context of 512 tokens/, "tried down to the smallest context");
+            await assert.rejects(
+                starved.request("olmo/load", {
+                    modelPath,
+                    gpu: "cpu",
+                    contextSize: 4096,
+                    sequences: 256,
+                    threads: 1,
+                }),
+                (error: unknown) => {
+                    assert.ok(
+                        error instanceof ResponseError && error.code === ErrorCodes.outOfMemory,
+                        String(error),
+                    );
+                    assert.match(error.message, /Lower olmo\.contextSize/);
+                    return true;
+                },
+            );
+            assert.match(
+                starved.stderr,
+                /a context of 512 tokens/,
+                "tried down to the smallest context",
+            );
             assert.equal(starved.child.exitCode, null, "refused, not crashed");
             assert.equal(await starved.request("olmo/modelInfo", {}), null, "and answering");
         } finally {

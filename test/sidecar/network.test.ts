@@ -30,7 +30,8 @@ async function inetSockets(pid: number): Promise<Map<string, string>> {
         for (const line of text.split("\n").slice(1)) {
             const fields = line.trim().split(/\s+/);
             // sl local rem st tx:rx tr:when retrnsmt uid timeout inode
-            if (fields.length > 9) sockets.set(fields[9], `${table} ${fields[1]} -> ${fields[2]} state ${fields[3]}`);
+            if (fields.length > 9)
+                sockets.set(fields[9], `${table} ${fields[1]} -> ${fields[2]} state ${fields[3]}`);
         }
     }
     return sockets;
@@ -42,12 +43,21 @@ describe("sidecar: network", () => {
     let sampled = 0;
 
     async function check(when: string): Promise<void> {
-        const [own, inet] = await Promise.all([socketInodes(sidecar.pid), inetSockets(sidecar.pid)]);
+        const [own, inet] = await Promise.all([
+            socketInodes(sidecar.pid),
+            inetSockets(sidecar.pid),
+        ]);
         const unix = await readFile(`/proc/${sidecar.pid}/net/unix`, "utf8");
         sampled++;
         for (const inode of own) {
-            assert.ok(!inet.has(inode), `${when}: the sidecar owns an inet socket: ${inet.get(inode)}`);
-            assert.ok(new RegExp(`\\s${inode}(\\s|$)`, "m").test(unix), `${when}: socket ${inode} is not a Unix socket`);
+            assert.ok(
+                !inet.has(inode),
+                `${when}: the sidecar owns an inet socket: ${inet.get(inode)}`,
+            );
+            assert.ok(
+                new RegExp(`\\s${inode}(\\s|$)`, "m").test(unix),
+                `${when}: socket ${inode} is not a Unix socket`,
+            );
         }
         samples.push(`${when}: ${own.size} sockets, all Unix`);
     }
@@ -61,8 +71,14 @@ describe("sidecar: network", () => {
         const server = createServer().listen(0, "127.0.0.1");
         await new Promise((resolve) => server.once("listening", resolve));
         try {
-            const [own, inet] = await Promise.all([socketInodes(process.pid), inetSockets(process.pid)]);
-            assert.ok([...own].some((inode) => inet.get(inode)?.startsWith("tcp ")), "the listening socket is found");
+            const [own, inet] = await Promise.all([
+                socketInodes(process.pid),
+                inetSockets(process.pid),
+            ]);
+            assert.ok(
+                [...own].some((inode) => inet.get(inode)?.startsWith("tcp ")),
+                "the listening socket is found",
+            );
         } finally {
             server.close();
         }
@@ -70,12 +86,24 @@ describe("sidecar: network", () => {
 
     test("no listening or outbound socket at start, after loading, and throughout a chat", async () => {
         await check("after initialize");
-        await sidecar.request("olmo/load", { modelPath: await ensureTestModel("tiny"), gpu: "cpu", contextSize: 1024, threads: 1 });
+        await sidecar.request("olmo/load", {
+            modelPath: await ensureTestModel("tiny"),
+            gpu: "cpu",
+            contextSize: 1024,
+            threads: 1,
+        });
         await check("after load");
         const pending: Array<Promise<void>> = [];
-        const { result } = await sidecar.chat({ conversationId: "net", messages: [{ role: "user", content: "Tell me something." }], sampling: { temperature: 0, maxTokens: 64, tokenBias: { "~": -100 } } }, (_text, all) => {
-            pending.push(check(`delta ${all.length}`));
-        });
+        const { result } = await sidecar.chat(
+            {
+                conversationId: "net",
+                messages: [{ role: "user", content: "Tell me something." }],
+                sampling: { temperature: 0, maxTokens: 64, tokenBias: { "~": -100 } },
+            },
+            (_text, all) => {
+                pending.push(check(`delta ${all.length}`));
+            },
+        );
         await Promise.all(pending);
         await check("after the chat");
         assert.equal(result.stopReason, "maxTokens");

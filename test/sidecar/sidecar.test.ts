@@ -5,7 +5,12 @@ import { mkdtemp, rm, writeFile, mkdir, copyFile, truncate, stat } from "node:fs
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ResponseError } from "vscode-jsonrpc/node";
-import { ErrorCodes, type ChatMessage, type ErrorCode, type ModelInfo } from "../../sidecar/protocol.js";
+import {
+    ErrorCodes,
+    type ChatMessage,
+    type ErrorCode,
+    type ModelInfo,
+} from "../../sidecar/protocol.js";
 import { parseFrames, SidecarProcess } from "../support/sidecarProcess.js";
 import { ensureTestModel } from "../support/models.js";
 import { gguf, writeGguf } from "../support/gguf-writer.js";
@@ -13,11 +18,18 @@ import { gguf, writeGguf } from "../support/gguf-writer.js";
 const user = (content: string): ChatMessage => ({ role: "user", content });
 const greedy = { temperature: 0, seed: 1 };
 
-async function expectRpcError(promise: Promise<unknown>, code: ErrorCode, message?: RegExp): Promise<ResponseError<unknown>> {
+async function expectRpcError(
+    promise: Promise<unknown>,
+    code: ErrorCode,
+    message?: RegExp,
+): Promise<ResponseError<unknown>> {
     try {
         await promise;
     } catch (error) {
-        assert.ok(error instanceof ResponseError, `expected a JSON-RPC error, got ${String(error)}`);
+        assert.ok(
+            error instanceof ResponseError,
+            `expected a JSON-RPC error, got ${String(error)}`,
+        );
         assert.equal(error.code, ErrorCodes[code], `code for ${code}: ${error.message}`);
         if (message) assert.match(error.message, message);
         return error;
@@ -57,7 +69,11 @@ describe("sidecar: the real process over stdio", () => {
     });
 
     test("a request before any model is loaded is refused with modelNotLoaded, not a hang", async () => {
-        await expectRpcError(sidecar.request("olmo/chat", { conversationId: "c", messages: [user("hi")] }), "modelNotLoaded", /No model is loaded/);
+        await expectRpcError(
+            sidecar.request("olmo/chat", { conversationId: "c", messages: [user("hi")] }),
+            "modelNotLoaded",
+            /No model is loaded/,
+        );
         await expectRpcError(sidecar.request("olmo/countTokens", { text: "hi" }), "modelNotLoaded");
     });
 
@@ -66,7 +82,12 @@ describe("sidecar: the real process over stdio", () => {
             ["missing path", async () => join(dir, "nope.gguf"), "modelMissing", /not found/],
             ["a directory", async () => dir, "modelInvalid", /is a folder/],
             ["an empty file", async () => write("empty.gguf", ""), "modelInvalid", /is empty/],
-            ["a non-GGUF file", async () => write("notes.gguf", "this is not a model\n".repeat(100)), "modelInvalid", /not a valid GGUF/],
+            [
+                "a non-GGUF file",
+                async () => write("notes.gguf", "this is not a model\n".repeat(100)),
+                "modelInvalid",
+                /not a valid GGUF/,
+            ],
             [
                 "a truncated GGUF",
                 async () => {
@@ -99,7 +120,11 @@ describe("sidecar: the real process over stdio", () => {
         for (const [name, makePath, code, message] of cases) {
             test(name, async () => {
                 const path = await makePath();
-                await expectRpcError(sidecar.request("olmo/load", { modelPath: path, gpu: "cpu" }), code, message);
+                await expectRpcError(
+                    sidecar.request("olmo/load", { modelPath: path, gpu: "cpu" }),
+                    code,
+                    message,
+                );
                 const last = sidecar.statuses.at(-1);
                 assert.equal(last?.state, "error");
             });
@@ -117,42 +142,79 @@ describe("sidecar: the real process over stdio", () => {
         const path = join(odd, "tiny model.gguf");
         await copyFile(modelPath, path);
         const before = sidecar.statuses.length;
-        info = await sidecar.request("olmo/load", { modelPath: path, gpu: "cpu", contextSize: 1024, threads: 64, sequences: 2 });
+        info = await sidecar.request("olmo/load", {
+            modelPath: path,
+            gpu: "cpu",
+            contextSize: 1024,
+            threads: 64,
+            sequences: 2,
+        });
         assert.equal(info.architecture, "olmo2");
         assert.equal(info.backend, "cpu");
         assert.equal(info.contextSize, 1024);
         assert.equal(info.sequences, 2);
-        assert.ok(info.threads >= 1 && info.threads <= (await import("node:os")).availableParallelism(), "threads capped at the cores");
+        assert.ok(
+            info.threads >= 1 && info.threads <= (await import("node:os")).availableParallelism(),
+            "threads capped at the cores",
+        );
         assert.ok(info.totalLayers > 0 && info.gpuLayers === 0);
         assert.ok(info.fileSizeBytes > 0 && info.loadMs >= 0);
         assert.ok(info.quantization.length > 0);
         const statuses = sidecar.statuses.slice(before);
-        assert.ok(statuses.some((s) => s.state === "loading"), "a loading status was sent");
+        assert.ok(
+            statuses.some((s) => s.state === "loading"),
+            "a loading status was sent",
+        );
         assert.equal(statuses.at(-1)?.state, "ready");
         const progress = statuses.flatMap((s) => (s.state === "loading" ? [s.progress] : []));
-        assert.ok(progress.every((p, i) => p >= 0 && p <= 1 && (i === 0 || p >= progress[i - 1])), "progress rises within 0..1");
-        console.log(`# tiny model load: ${info.loadMs} ms (${(info.fileSizeBytes / 2 ** 20).toFixed(1)} MiB, ${info.quantization})`);
+        assert.ok(
+            progress.every((p, i) => p >= 0 && p <= 1 && (i === 0 || p >= progress[i - 1])),
+            "progress rises within 0..1",
+        );
+        console.log(
+            `# tiny model load: ${info.loadMs} ms (${(info.fileSizeBytes / 2 ** 20).toFixed(1)} MiB, ${info.quantization})`,
+        );
         // One compute thread from here on: on 2 busy cores, two llama.cpp threads spin-wait on each other.
-        info = await sidecar.request("olmo/load", { modelPath: path, gpu: "cpu", contextSize: 1024, threads: 1, sequences: 2 });
+        info = await sidecar.request("olmo/load", {
+            modelPath: path,
+            gpu: "cpu",
+            contextSize: 1024,
+            threads: 1,
+            sequences: 2,
+        });
         assert.equal(info.threads, 1);
     });
 
     test("streams an answer whose deltas add up to the final text", async () => {
-        const { result, deltas } = await sidecar.chat({ conversationId: "stream", messages: [user("Tell me a story.")], sampling: { ...greedy, maxTokens: 48 } });
+        const { result, deltas } = await sidecar.chat({
+            conversationId: "stream",
+            messages: [user("Tell me a story.")],
+            sampling: { ...greedy, maxTokens: 48 },
+        });
         assert.ok(deltas.length >= 3, `several deltas, got ${deltas.length}`);
         assert.equal(deltas.join(""), result.text);
         assert.ok(result.text.length > 0);
         assert.equal(result.stopReason, "maxTokens");
-        assert.ok(result.usage.completionTokens >= 48 && result.usage.completionTokens <= 50, `about 48 tokens, got ${result.usage.completionTokens}`);
+        assert.ok(
+            result.usage.completionTokens >= 48 && result.usage.completionTokens <= 50,
+            `about 48 tokens, got ${result.usage.completionTokens}`,
+        );
         assert.ok(result.usage.promptTokens > 5);
         assert.ok(result.timings.timeToFirstTokenMs > 0 && result.timings.tokensPerSecond > 0);
         assert.equal(result.contextSize, 1024);
-        console.log(`# tiny model decode: ${result.timings.tokensPerSecond} tokens/s, first token ${result.timings.timeToFirstTokenMs} ms`);
+        console.log(
+            `# tiny model decode: ${result.timings.tokensPerSecond} tokens/s, first token ${result.timings.timeToFirstTokenMs} ms`,
+        );
     });
 
     test("the same seed gives the same answer; another seed a different one", async () => {
         const sampling = { temperature: 0.9, topP: 0.95, maxTokens: 24 };
-        const ask = (conversationId: string, seed: number) => sidecar.chat({ conversationId, messages: [user("Say something.")], sampling: { ...sampling, seed } });
+        const ask = (conversationId: string, seed: number) =>
+            sidecar.chat({
+                conversationId,
+                messages: [user("Say something.")],
+                sampling: { ...sampling, seed },
+            });
         const a = await ask("seed-a", 42);
         const b = await ask("seed-b", 42);
         const c = await ask("seed-c", 7);
@@ -162,41 +224,81 @@ describe("sidecar: the real process over stdio", () => {
 
     test("cancel mid-stream stops generation at once and returns the partial text", async () => {
         const { result, deltas } = await sidecar.chat(
-            { conversationId: "cancel", messages: [user("Write a very long essay.")], sampling: { ...greedy, maxTokens: 900 } },
+            {
+                conversationId: "cancel",
+                messages: [user("Write a very long essay.")],
+                sampling: { ...greedy, maxTokens: 900 },
+            },
             (_text, all, cancel) => {
                 if (all.length === 3) cancel.cancel();
             },
         );
         assert.equal(result.stopReason, "cancelled");
-        assert.ok(result.usage.completionTokens < 200, `stopped early (${result.usage.completionTokens} tokens)`);
+        assert.ok(
+            result.usage.completionTokens < 200,
+            `stopped early (${result.usage.completionTokens} tokens)`,
+        );
         assert.equal(deltas.join(""), result.text, "the partial text is what was streamed");
         // The model is free again right away.
-        const next = await sidecar.chat({ conversationId: "cancel", messages: [user("Short one.")], sampling: { ...greedy, maxTokens: 4 } });
+        const next = await sidecar.chat({
+            conversationId: "cancel",
+            messages: [user("Short one.")],
+            sampling: { ...greedy, maxTokens: 4 },
+        });
         assert.equal(next.result.stopReason, "maxTokens");
     });
 
     test("forcing the trigger token ends the answer with EOS", async () => {
-        const { result } = await sidecar.chat({ conversationId: "eos", messages: [user("Stop soon.")], sampling: { ...greedy, maxTokens: 64, tokenBias: { "~": 100 } } });
+        const { result } = await sidecar.chat({
+            conversationId: "eos",
+            messages: [user("Stop soon.")],
+            sampling: { ...greedy, maxTokens: 64, tokenBias: { "~": 100 } },
+        });
         assert.equal(result.stopReason, "eos");
         assert.ok(result.usage.completionTokens < 64);
     });
 
     test("a follow-up turn reuses the KV cache: only new tokens are evaluated", async () => {
         const first = [user("First question about gardens.")];
-        const one = await sidecar.chat({ conversationId: "kv", messages: first, sampling: { ...greedy, maxTokens: 16 } });
-        const followUp = [...first, { role: "assistant" as const, content: one.result.text }, user("And the follow-up?")];
-        const two = await sidecar.chat({ conversationId: "kv", messages: followUp, sampling: { ...greedy, maxTokens: 16 } });
-        assert.ok(two.result.usage.reusedTokens >= one.result.usage.promptTokens, `reused ${two.result.usage.reusedTokens} of ${two.result.usage.promptTokens}, first prompt ${one.result.usage.promptTokens}`);
+        const one = await sidecar.chat({
+            conversationId: "kv",
+            messages: first,
+            sampling: { ...greedy, maxTokens: 16 },
+        });
+        const followUp = [
+            ...first,
+            { role: "assistant" as const, content: one.result.text },
+            user("And the follow-up?"),
+        ];
+        const two = await sidecar.chat({
+            conversationId: "kv",
+            messages: followUp,
+            sampling: { ...greedy, maxTokens: 16 },
+        });
+        assert.ok(
+            two.result.usage.reusedTokens >= one.result.usage.promptTokens,
+            `reused ${two.result.usage.reusedTokens} of ${two.result.usage.promptTokens}, first prompt ${one.result.usage.promptTokens}`,
+        );
         // The same follow-up in a fresh conversation evaluates everything.
-        const cold = await sidecar.chat({ conversationId: "kv-cold", messages: followUp, sampling: { ...greedy, maxTokens: 16 } });
+        const cold = await sidecar.chat({
+            conversationId: "kv-cold",
+            messages: followUp,
+            sampling: { ...greedy, maxTokens: 16 },
+        });
         assert.equal(cold.result.usage.reusedTokens, 0);
         assert.equal(cold.result.usage.promptTokens, two.result.usage.promptTokens);
     });
 
     test("countTokens and formatPrompt use the real tokenizer and template", async () => {
-        const messages = [{ role: "system" as const, content: "Be brief." }, user("Hi <|endoftext|> there")];
+        const messages = [
+            { role: "system" as const, content: "Be brief." },
+            user("Hi <|endoftext|> there"),
+        ];
         const formatted = await sidecar.request("olmo/formatPrompt", { messages });
-        assert.equal(formatted.text, "<|endoftext|><|system|>\nBe brief.\n<|user|>\nHi <|endoftext|> there\n<|assistant|>\n");
+        assert.equal(
+            formatted.text,
+            "<|endoftext|><|system|>\nBe brief.\n<|user|>\nHi <|endoftext|> there\n<|assistant|>\n",
+        );
         const counted = await sidecar.request("olmo/countTokens", { messages });
         assert.equal(counted.tokens, formatted.tokens);
         assert.equal(counted.contextSize, 1024);
@@ -214,23 +316,48 @@ describe("sidecar: the real process over stdio", () => {
             { role: "assistant", content: long },
             user("newest question"),
         ];
-        const { result } = await sidecar.chat({ conversationId: "overflow", messages, sampling: { ...greedy, maxTokens: 300 } });
+        const { result } = await sidecar.chat({
+            conversationId: "overflow",
+            messages,
+            sampling: { ...greedy, maxTokens: 300 },
+        });
         assert.ok(result.dropped, "something was dropped");
-        assert.deepEqual(result.dropped.messageIndices.slice(0, 2), [1, 2], "the oldest exchange first");
-        assert.ok(!result.dropped.messageIndices.includes(0) && !result.dropped.messageIndices.includes(5));
+        assert.deepEqual(
+            result.dropped.messageIndices.slice(0, 2),
+            [1, 2],
+            "the oldest exchange first",
+        );
+        assert.ok(
+            !result.dropped.messageIndices.includes(0) &&
+                !result.dropped.messageIndices.includes(5),
+        );
         assert.ok(result.dropped.tokens > 0);
         assert.ok(result.usage.promptTokens + 300 <= 1024 + 2);
     });
 
     test("a single message larger than the context is a contextOverflow error", async () => {
         const huge = "token ".repeat(3000);
-        await expectRpcError(sidecar.chat({ conversationId: "huge", messages: [user(huge)], sampling: { maxTokens: 16 } }), "contextOverflow", /needs \d+ tokens but only \d+ fit/);
+        await expectRpcError(
+            sidecar.chat({
+                conversationId: "huge",
+                messages: [user(huge)],
+                sampling: { maxTokens: 16 },
+            }),
+            "contextOverflow",
+            /needs \d+ tokens but only \d+ fit/,
+        );
     });
 
     test("invalid parameters are refused with invalidParams", async () => {
-        await expectRpcError(sidecar.request("olmo/chat", { conversationId: "x", messages: [] }), "invalidParams");
         await expectRpcError(
-            sidecar.request("olmo/chat", { conversationId: "x", messages: [{ role: "assistant", content: "last is not the user" }] }),
+            sidecar.request("olmo/chat", { conversationId: "x", messages: [] }),
+            "invalidParams",
+        );
+        await expectRpcError(
+            sidecar.request("olmo/chat", {
+                conversationId: "x",
+                messages: [{ role: "assistant", content: "last is not the user" }],
+            }),
             "invalidParams",
         );
     });
@@ -238,10 +365,16 @@ describe("sidecar: the real process over stdio", () => {
     test("requests of one conversation run in order", async () => {
         const order: string[] = [];
         const ask = (label: string, maxTokens: number) =>
-            sidecar.chat({ conversationId: "ordered", messages: [user(label)], sampling: { ...greedy, maxTokens } }).then((r) => {
-                order.push(label);
-                return r;
-            });
+            sidecar
+                .chat({
+                    conversationId: "ordered",
+                    messages: [user(label)],
+                    sampling: { ...greedy, maxTokens },
+                })
+                .then((r) => {
+                    order.push(label);
+                    return r;
+                });
         await Promise.all([ask("first", 24), ask("second", 2), ask("third", 1)]);
         assert.deepEqual(order, ["first", "second", "third"]);
     });

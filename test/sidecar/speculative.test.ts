@@ -12,11 +12,23 @@ const code = "function add(a, b) {\n  return a + b;\n}\n".repeat(3);
 describe("sidecar: speculative rewrite", () => {
     let sidecar: SidecarProcess;
     const rewrite = (params: Partial<RewriteParams>) =>
-        sidecar.task("olmo/rewrite", { code, language: "javascript", instruction: "Add comments", sampling: { maxTokens: 64 }, ...params });
+        sidecar.task("olmo/rewrite", {
+            code,
+            language: "javascript",
+            instruction: "Add comments",
+            sampling: { maxTokens: 64 },
+            ...params,
+        });
 
     before(async () => {
         ({ sidecar } = await SidecarProcess.start());
-        await sidecar.request("olmo/load", { modelPath: await ensureTestModel("tiny"), gpu: "cpu", contextSize: 2048, threads: 1, sequences: 2 });
+        await sidecar.request("olmo/load", {
+            modelPath: await ensureTestModel("tiny"),
+            gpu: "cpu",
+            contextSize: 2048,
+            threads: 1,
+            sequences: 2,
+        });
     });
     after(() => sidecar?.stop());
 
@@ -33,40 +45,72 @@ describe("sidecar: speculative rewrite", () => {
             assert.equal(drafted.result.text, plain.result.text);
             assert.equal(drafted.result.code, plain.result.code);
             assert.equal(drafted.shown, plain.shown);
-            assert.equal(drafted.result.usage.completionTokens, plain.result.usage.completionTokens);
+            assert.equal(
+                drafted.result.usage.completionTokens,
+                plain.result.usage.completionTokens,
+            );
             assert.equal(plain.result.usage.draftTokens, undefined);
             assert.equal(typeof drafted.result.usage.draftTokens, "number");
-            assert.ok(drafted.result.usage.acceptedDraftTokens! <= drafted.result.usage.draftTokens!);
-            if (input !== code) assert.ok(drafted.result.usage.acceptedDraftTokens! > 0, "the copied answer was drafted");
+            assert.ok(
+                drafted.result.usage.acceptedDraftTokens! <= drafted.result.usage.draftTokens!,
+            );
+            if (input !== code)
+                assert.ok(
+                    drafted.result.usage.acceptedDraftTokens! > 0,
+                    "the copied answer was drafted",
+                );
         }
     });
 
     test("a sampled rewrite decodes plainly", async () => {
-        const { result } = await rewrite({ speculative: true, sampling: { temperature: 0.8, seed: 3, maxTokens: 16 } });
+        const { result } = await rewrite({
+            speculative: true,
+            sampling: { temperature: 0.8, seed: 3, maxTokens: 16 },
+        });
         assert.equal(result.usage.draftTokens, undefined);
     });
 
     test("chat around rewrites keeps plain decoding and its cache", async () => {
         const history = [{ role: "user" as const, content: "Hello there, how are you today?" }];
-        const first = await sidecar.chat({ conversationId: "chat", messages: history, sampling: { temperature: 0, maxTokens: 8 } });
+        const first = await sidecar.chat({
+            conversationId: "chat",
+            messages: history,
+            sampling: { temperature: 0, maxTokens: 8 },
+        });
         await rewrite({ speculative: true });
         const followUp = await sidecar.chat({
             conversationId: "chat",
-            messages: [...history, { role: "assistant", content: first.result.text }, { role: "user", content: "And now?" }],
+            messages: [
+                ...history,
+                { role: "assistant", content: first.result.text },
+                { role: "user", content: "And now?" },
+            ],
             sampling: { temperature: 0, maxTokens: 8 },
         });
         // A new conversation takes the least recently used sequence: the rewrite's, which had drafts.
-        const other = await sidecar.chat({ conversationId: "other", messages: history, sampling: { temperature: 0, maxTokens: 8 } });
+        const other = await sidecar.chat({
+            conversationId: "other",
+            messages: history,
+            sampling: { temperature: 0, maxTokens: 8 },
+        });
         assert.equal(first.result.usage.draftTokens, undefined);
         assert.equal(followUp.result.usage.draftTokens, undefined);
         assert.equal(other.result.usage.draftTokens, undefined);
         assert.equal(other.result.text, first.result.text);
-        assert.ok(followUp.result.usage.reusedTokens > 0, "the follow-up reused the first turn's cache");
+        assert.ok(
+            followUp.result.usage.reusedTokens > 0,
+            "the follow-up reused the first turn's cache",
+        );
     });
 
     test("speculative must be a boolean", async () => {
         await assert.rejects(
-            sidecar.request("olmo/rewrite", { code, language: "javascript", instruction: "x", speculative: "yes" as unknown as boolean }),
+            sidecar.request("olmo/rewrite", {
+                code,
+                language: "javascript",
+                instruction: "x",
+                speculative: "yes" as unknown as boolean,
+            }),
             (error: { code?: number }) => error.code === ErrorCodes.invalidParams,
         );
     });

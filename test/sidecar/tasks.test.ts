@@ -12,7 +12,12 @@ describe("sidecar: explain and rewrite", () => {
     let sidecar: SidecarProcess;
     before(async () => {
         ({ sidecar } = await SidecarProcess.start());
-        await sidecar.request("olmo/load", { modelPath: await ensureTestModel("tiny"), gpu: "cpu", contextSize: 1024, threads: 1 });
+        await sidecar.request("olmo/load", {
+            modelPath: await ensureTestModel("tiny"),
+            gpu: "cpu",
+            contextSize: 1024,
+            threads: 1,
+        });
     });
     after(() => sidecar?.stop());
 
@@ -21,31 +26,59 @@ describe("sidecar: explain and rewrite", () => {
             { role: "user" as const, content: "hi" },
             { role: "assistant" as const, content: "hello" },
         ];
-        const task = { conversationId: "explain", code, language: "javascript", fileName: "math.js", lines: "1-3" };
-        const { result, shown, deltas } = await sidecar.task("olmo/explain", { ...task, history, sampling: { temperature: 0, maxTokens: 24 } });
+        const task = {
+            conversationId: "explain",
+            code,
+            language: "javascript",
+            fileName: "math.js",
+            lines: "1-3",
+        };
+        const { result, shown, deltas } = await sidecar.task("olmo/explain", {
+            ...task,
+            history,
+            sampling: { temperature: 0, maxTokens: 24 },
+        });
         assert.equal(result.prompt, explainPrompt(task));
         assert.ok(deltas.length >= 2);
         assert.equal(shown, result.text);
-        const counted = await sidecar.request("olmo/countTokens", { messages: [...history, { role: "user", content: result.prompt }] });
+        const counted = await sidecar.request("olmo/countTokens", {
+            messages: [...history, { role: "user", content: result.prompt }],
+        });
         assert.equal(result.usage.promptTokens, counted.tokens);
     });
 
     test("rewrite streams only code, and the deltas add up to the parsed code", async () => {
-        const { result, shown } = await sidecar.task("olmo/rewrite", { code, language: "javascript", instruction: "Add comments", sampling: { maxTokens: 40 } });
+        const { result, shown } = await sidecar.task("olmo/rewrite", {
+            code,
+            language: "javascript",
+            instruction: "Add comments",
+            sampling: { maxTokens: 40 },
+        });
         assert.equal(result.code, extractRewrittenCode(result.text));
         assert.equal(shown, result.code);
         assert.ok(result.usage.completionTokens > 0);
     });
 
     test("rewrite is greedy by default: the same request gives the same code", async () => {
-        const ask = () => sidecar.task("olmo/rewrite", { code, language: "javascript", instruction: "Simplify", sampling: { maxTokens: 24 } });
+        const ask = () =>
+            sidecar.task("olmo/rewrite", {
+                code,
+                language: "javascript",
+                instruction: "Simplify",
+                sampling: { maxTokens: 24 },
+            });
         assert.equal((await ask()).result.text, (await ask()).result.text);
     });
 
     test("cancelling a rewrite mid-stream returns the partial answer, marked cancelled", async () => {
         const { result, shown } = await sidecar.task(
             "olmo/rewrite",
-            { code: code.repeat(8), language: "javascript", instruction: "Make it faster", sampling: { maxTokens: 400 } },
+            {
+                code: code.repeat(8),
+                language: "javascript",
+                instruction: "Make it faster",
+                sampling: { maxTokens: 400 },
+            },
             (_shown, count, cancel) => {
                 if (count === 2) cancel.cancel();
             },
@@ -57,7 +90,11 @@ describe("sidecar: explain and rewrite", () => {
 
     test("a selection too large for the context is refused with the token counts", async () => {
         await assert.rejects(
-            sidecar.task("olmo/rewrite", { code: "let x = 1;\n".repeat(400), language: "javascript", instruction: "Simplify" }),
+            sidecar.task("olmo/rewrite", {
+                code: "let x = 1;\n".repeat(400),
+                language: "javascript",
+                instruction: "Simplify",
+            }),
             (error: Error) => /needs \d+ tokens but only \d+ fit/.test(error.message),
         );
     });

@@ -16,7 +16,12 @@ const KILLS = 20;
 const KINDS = ["starting", "loading", "generating", "idle"] as const;
 type Kind = (typeof KINDS)[number];
 
-const load = (modelPath: string) => ({ modelPath, gpu: "cpu" as const, contextSize: 1024, threads: 1 });
+const load = (modelPath: string) => ({
+    modelPath,
+    gpu: "cpu" as const,
+    contextSize: 1024,
+    threads: 1,
+});
 
 describe("soak: sidecar crashes", () => {
     let dir: string;
@@ -64,14 +69,25 @@ describe("soak: sidecar crashes", () => {
                         const at = 1 + random(30);
                         await new Promise<void>((resolve) => {
                             void victim
-                                .chat({ conversationId: "c", messages: [{ role: "user", content: "Go on and on." }], sampling: { maxTokens: 900, tokenBias: { "~": -100 } } }, (_t, all) => {
-                                    if (all.length === at) resolve();
-                                })
+                                .chat(
+                                    {
+                                        conversationId: "c",
+                                        messages: [{ role: "user", content: "Go on and on." }],
+                                        sampling: { maxTokens: 900, tokenBias: { "~": -100 } },
+                                    },
+                                    (_t, all) => {
+                                        if (all.length === at) resolve();
+                                    },
+                                )
                                 .catch(() => undefined);
                         });
                         point = `at delta ${at} of a chat`;
                     } else {
-                        await victim.chat({ conversationId: "c", messages: [{ role: "user", content: "hi" }], sampling: { maxTokens: 4 } });
+                        await victim.chat({
+                            conversationId: "c",
+                            messages: [{ role: "user", content: "hi" }],
+                            sampling: { maxTokens: 4 },
+                        });
                         const delay = random(200);
                         await delayMs(delay);
                         point = `idle, ${delay} ms after an answer`;
@@ -84,14 +100,26 @@ describe("soak: sidecar crashes", () => {
             assert.equal(victim.child.signalCode, "SIGKILL", `kill ${n + 1} (${kind}) landed`);
             log.push(`${kind}: ${point}`);
 
-            assert.equal(await sha256(modelPath), modelHash, `model file unchanged after kill ${n + 1} (${point})`);
+            assert.equal(
+                await sha256(modelPath),
+                modelHash,
+                `model file unchanged after kill ${n + 1} (${point})`,
+            );
             assert.deepEqual(await readdir(dir), ["model.gguf"], "nothing written next to it");
             const { sidecar: fresh } = await SidecarProcess.start();
             try {
                 const info = await fresh.request("olmo/load", load(modelPath));
                 loadMs = Math.max(200, info.loadMs);
-                const { result, deltas } = await fresh.chat({ conversationId: "after", messages: [{ role: "user", content: "Are you there?" }], sampling: { temperature: 0, maxTokens: 8 } });
-                assert.equal(result.usage.completionTokens, 8, `a fresh sidecar answers after kill ${n + 1} (${point})`);
+                const { result, deltas } = await fresh.chat({
+                    conversationId: "after",
+                    messages: [{ role: "user", content: "Are you there?" }],
+                    sampling: { temperature: 0, maxTokens: 8 },
+                });
+                assert.equal(
+                    result.usage.completionTokens,
+                    8,
+                    `a fresh sidecar answers after kill ${n + 1} (${point})`,
+                );
                 assert.equal(deltas.join(""), result.text);
             } finally {
                 await fresh.stop();
@@ -102,7 +130,9 @@ describe("soak: sidecar crashes", () => {
 });
 
 async function sha256(path: string): Promise<string> {
-    return createHash("sha256").update(await readFile(path)).digest("hex");
+    return createHash("sha256")
+        .update(await readFile(path))
+        .digest("hex");
 }
 
 function delayMs(ms: number): Promise<void> {

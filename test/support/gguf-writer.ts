@@ -26,10 +26,10 @@ export const GgufType = {
     ARRAY: 9,
     UINT64: 10,
     INT64: 11,
-    FLOAT64: 12
+    FLOAT64: 12,
 } as const;
 export type GgufScalarTypeName =
-    | "u8" | "i8" | "u16" | "i16" | "u32" | "i32" | "f32" | "u64" | "i64" | "f64";
+    "u8" | "i8" | "u16" | "i16" | "u32" | "i32" | "f32" | "u64" | "i64" | "f64";
 
 const scalarTypeCode: Record<GgufScalarTypeName, number> = {
     u8: GgufType.UINT8,
@@ -41,15 +41,23 @@ const scalarTypeCode: Record<GgufScalarTypeName, number> = {
     f32: GgufType.FLOAT32,
     u64: GgufType.UINT64,
     i64: GgufType.INT64,
-    f64: GgufType.FLOAT64
+    f64: GgufType.FLOAT64,
 };
 
 export type GgufValue =
-    | { readonly kind: "scalar"; readonly type: GgufScalarTypeName; readonly value: number | bigint }
+    | {
+          readonly kind: "scalar";
+          readonly type: GgufScalarTypeName;
+          readonly value: number | bigint;
+      }
     | { readonly kind: "bool"; readonly value: boolean }
     | { readonly kind: "string"; readonly value: string }
     | { readonly kind: "stringArray"; readonly value: readonly string[] }
-    | { readonly kind: "numberArray"; readonly type: GgufScalarTypeName; readonly value: ArrayLike<number> }
+    | {
+          readonly kind: "numberArray";
+          readonly type: GgufScalarTypeName;
+          readonly value: ArrayLike<number>;
+      }
     | { readonly kind: "boolArray"; readonly value: readonly boolean[] };
 
 /** Constructors for typed metadata values. */
@@ -67,8 +75,12 @@ export const gguf = {
     bool: (value: boolean): GgufValue => ({ kind: "bool", value }),
     str: (value: string): GgufValue => ({ kind: "string", value }),
     strArr: (value: readonly string[]): GgufValue => ({ kind: "stringArray", value }),
-    arr: (type: GgufScalarTypeName, value: ArrayLike<number>): GgufValue => ({ kind: "numberArray", type, value }),
-    boolArr: (value: readonly boolean[]): GgufValue => ({ kind: "boolArray", value })
+    arr: (type: GgufScalarTypeName, value: ArrayLike<number>): GgufValue => ({
+        kind: "numberArray",
+        type,
+        value,
+    }),
+    boolArr: (value: readonly boolean[]): GgufValue => ({ kind: "boolArray", value }),
 };
 
 /** The ggml tensor types this writer can produce (ggml.h `ggml_type` codes). */
@@ -76,16 +88,19 @@ export const GgmlType = {
     F32: 0,
     F16: 1,
     Q4_0: 2,
-    Q8_0: 8
+    Q8_0: 8,
 } as const;
 export type GgmlTypeName = keyof typeof GgmlType;
 
 /** Elements per block and bytes per block of each supported type. */
-export const ggmlTypeTraits: Record<GgmlTypeName, { readonly blockSize: number; readonly blockBytes: number }> = {
+export const ggmlTypeTraits: Record<
+    GgmlTypeName,
+    { readonly blockSize: number; readonly blockBytes: number }
+> = {
     F32: { blockSize: 1, blockBytes: 4 },
     F16: { blockSize: 1, blockBytes: 2 },
     Q4_0: { blockSize: 32, blockBytes: 18 }, // f16 scale + 16 bytes of nibbles
-    Q8_0: { blockSize: 32, blockBytes: 34 } // f16 scale + 32 int8
+    Q8_0: { blockSize: 32, blockBytes: 34 }, // f16 scale + 32 int8
 };
 
 /** Bytes taken by `elements` values of `type` (the row length must be a multiple of the block size). */
@@ -93,7 +108,9 @@ export function ggmlTensorBytes(type: GgmlTypeName, dims: readonly number[]): nu
     const { blockSize, blockBytes } = ggmlTypeTraits[type];
     const elements = dims.reduce((a, b) => a * b, 1);
     if (dims[0]! % blockSize !== 0)
-        throw new Error(`ggml type ${type} needs the first dimension to be a multiple of ${blockSize}, got ${dims[0]}`);
+        throw new Error(
+            `ggml type ${type} needs the first dimension to be a multiple of ${blockSize}, got ${dims[0]}`,
+        );
     return (elements / blockSize) * blockBytes;
 }
 
@@ -135,27 +152,65 @@ class ByteWriter {
     private static readonly encoder = new TextEncoder();
 
     private ensure(extra: number): void {
-        if (this.length + extra <= this.buf.length)
-            return;
+        if (this.length + extra <= this.buf.length) return;
         let size = this.buf.length * 2;
-        while (size < this.length + extra)
-            size *= 2;
+        while (size < this.length + extra) size *= 2;
         const next = new Uint8Array(size);
         next.set(this.buf.subarray(0, this.length));
         this.buf = next;
         this.view = new DataView(next.buffer);
     }
 
-    u8(v: number): void { this.ensure(1); this.view.setUint8(this.length, v); this.length += 1; }
-    i8(v: number): void { this.ensure(1); this.view.setInt8(this.length, v); this.length += 1; }
-    u16(v: number): void { this.ensure(2); this.view.setUint16(this.length, v, true); this.length += 2; }
-    i16(v: number): void { this.ensure(2); this.view.setInt16(this.length, v, true); this.length += 2; }
-    u32(v: number): void { this.ensure(4); this.view.setUint32(this.length, v, true); this.length += 4; }
-    i32(v: number): void { this.ensure(4); this.view.setInt32(this.length, v, true); this.length += 4; }
-    f32(v: number): void { this.ensure(4); this.view.setFloat32(this.length, v, true); this.length += 4; }
-    f64(v: number): void { this.ensure(8); this.view.setFloat64(this.length, v, true); this.length += 8; }
-    u64(v: number | bigint): void { this.ensure(8); this.view.setBigUint64(this.length, BigInt(v), true); this.length += 8; }
-    i64(v: number | bigint): void { this.ensure(8); this.view.setBigInt64(this.length, BigInt(v), true); this.length += 8; }
+    u8(v: number): void {
+        this.ensure(1);
+        this.view.setUint8(this.length, v);
+        this.length += 1;
+    }
+    i8(v: number): void {
+        this.ensure(1);
+        this.view.setInt8(this.length, v);
+        this.length += 1;
+    }
+    u16(v: number): void {
+        this.ensure(2);
+        this.view.setUint16(this.length, v, true);
+        this.length += 2;
+    }
+    i16(v: number): void {
+        this.ensure(2);
+        this.view.setInt16(this.length, v, true);
+        this.length += 2;
+    }
+    u32(v: number): void {
+        this.ensure(4);
+        this.view.setUint32(this.length, v, true);
+        this.length += 4;
+    }
+    i32(v: number): void {
+        this.ensure(4);
+        this.view.setInt32(this.length, v, true);
+        this.length += 4;
+    }
+    f32(v: number): void {
+        this.ensure(4);
+        this.view.setFloat32(this.length, v, true);
+        this.length += 4;
+    }
+    f64(v: number): void {
+        this.ensure(8);
+        this.view.setFloat64(this.length, v, true);
+        this.length += 8;
+    }
+    u64(v: number | bigint): void {
+        this.ensure(8);
+        this.view.setBigUint64(this.length, BigInt(v), true);
+        this.length += 8;
+    }
+    i64(v: number | bigint): void {
+        this.ensure(8);
+        this.view.setBigInt64(this.length, BigInt(v), true);
+        this.length += 8;
+    }
 
     string(s: string): void {
         // Worst case 3 bytes per UTF-16 unit.
@@ -165,24 +220,50 @@ class ByteWriter {
         this.length += 8 + written;
     }
 
-    zeros(n: number): void { this.ensure(n); this.buf.fill(0, this.length, this.length + n); this.length += n; }
+    zeros(n: number): void {
+        this.ensure(n);
+        this.buf.fill(0, this.length, this.length + n);
+        this.length += n;
+    }
 
     scalar(type: GgufScalarTypeName, v: number | bigint): void {
         switch (type) {
-            case "u8": this.u8(Number(v)); break;
-            case "i8": this.i8(Number(v)); break;
-            case "u16": this.u16(Number(v)); break;
-            case "i16": this.i16(Number(v)); break;
-            case "u32": this.u32(Number(v)); break;
-            case "i32": this.i32(Number(v)); break;
-            case "f32": this.f32(Number(v)); break;
-            case "f64": this.f64(Number(v)); break;
-            case "u64": this.u64(v); break;
-            case "i64": this.i64(v); break;
+            case "u8":
+                this.u8(Number(v));
+                break;
+            case "i8":
+                this.i8(Number(v));
+                break;
+            case "u16":
+                this.u16(Number(v));
+                break;
+            case "i16":
+                this.i16(Number(v));
+                break;
+            case "u32":
+                this.u32(Number(v));
+                break;
+            case "i32":
+                this.i32(Number(v));
+                break;
+            case "f32":
+                this.f32(Number(v));
+                break;
+            case "f64":
+                this.f64(Number(v));
+                break;
+            case "u64":
+                this.u64(v);
+                break;
+            case "i64":
+                this.i64(v);
+                break;
         }
     }
 
-    bytes(): Uint8Array { return this.buf.subarray(0, this.length); }
+    bytes(): Uint8Array {
+        return this.buf.subarray(0, this.length);
+    }
 }
 
 function writeValue(w: ByteWriter, value: GgufValue): void {
@@ -203,22 +284,19 @@ function writeValue(w: ByteWriter, value: GgufValue): void {
             w.u32(GgufType.ARRAY);
             w.u32(GgufType.STRING);
             w.u64(value.value.length);
-            for (const s of value.value)
-                w.string(s);
+            for (const s of value.value) w.string(s);
             break;
         case "numberArray":
             w.u32(GgufType.ARRAY);
             w.u32(scalarTypeCode[value.type]);
             w.u64(value.value.length);
-            for (let i = 0; i < value.value.length; i++)
-                w.scalar(value.type, value.value[i]!);
+            for (let i = 0; i < value.value.length; i++) w.scalar(value.type, value.value[i]!);
             break;
         case "boolArray":
             w.u32(GgufType.ARRAY);
             w.u32(GgufType.BOOL);
             w.u64(value.value.length);
-            for (const b of value.value)
-                w.u8(b ? 1 : 0);
+            for (const b of value.value) w.u8(b ? 1 : 0);
             break;
     }
 }
@@ -235,19 +313,21 @@ async function writeAll(file: FileHandle, bytes: Uint8Array, length = bytes.leng
 }
 
 /** Serializes the header (everything before the tensor data, padding included). */
-export function buildGgufHeader(options: WriteGgufOptions): { header: Uint8Array; tensorOffsets: number[]; dataBytes: number } {
+export function buildGgufHeader(options: WriteGgufOptions): {
+    header: Uint8Array;
+    tensorOffsets: number[];
+    dataBytes: number;
+} {
     const alignment = options.alignment ?? GGUF_DEFAULT_ALIGNMENT;
     const metadata = [...options.metadata];
     const alignmentEntry = metadata.find(([key]) => key === "general.alignment");
-    if (alignmentEntry == null)
-        metadata.push(["general.alignment", gguf.u32(alignment)]);
+    if (alignmentEntry == null) metadata.push(["general.alignment", gguf.u32(alignment)]);
     else if (alignmentEntry[1].kind !== "scalar" || Number(alignmentEntry[1].value) !== alignment)
         throw new Error("general.alignment in the metadata disagrees with the alignment option");
 
     const names = new Set<string>();
     for (const [key] of metadata) {
-        if (names.has(key))
-            throw new Error(`duplicate metadata key ${key}`);
+        if (names.has(key)) throw new Error(`duplicate metadata key ${key}`);
         names.add(key);
     }
 
@@ -268,8 +348,7 @@ export function buildGgufHeader(options: WriteGgufOptions): { header: Uint8Array
             throw new Error(`tensor ${tensor.name}: 1 to 4 dimensions expected`);
         w.string(tensor.name);
         w.u32(tensor.dims.length);
-        for (const d of tensor.dims)
-            w.u64(d);
+        for (const d of tensor.dims) w.u64(d);
         w.u32(GgmlType[tensor.type]);
         w.u64(offset);
         tensorOffsets.push(offset);
@@ -296,8 +375,7 @@ export async function writeGguf(path: string, options: WriteGgufOptions): Promis
                     written = start;
                 }
                 const expected = ggmlTensorBytes(tensor.type, tensor.dims);
-                if (tensor.data == null)
-                    throw new Error(`tensor ${tensor.name} has no data`);
+                if (tensor.data == null) throw new Error(`tensor ${tensor.name} has no data`);
                 let got = 0;
                 for (const chunk of tensor.data()) {
                     // The producer may reuse its buffer once this write has finished.
@@ -305,7 +383,9 @@ export async function writeGguf(path: string, options: WriteGgufOptions): Promis
                     got += chunk.length;
                 }
                 if (got !== expected)
-                    throw new Error(`tensor ${tensor.name}: produced ${got} bytes, expected ${expected}`);
+                    throw new Error(
+                        `tensor ${tensor.name}: produced ${got} bytes, expected ${expected}`,
+                    );
                 written += got;
             }
             const end = header.length + dataBytes;
@@ -332,27 +412,22 @@ export function f32ToF16(value: number): number {
     const sign = (x >>> 16) & 0x8000;
     const exp = (x >>> 23) & 0xff;
     let mant = x & 0x7fffff;
-    if (exp === 0xff)
-        return sign | 0x7c00 | (mant !== 0 ? 0x200 : 0);
+    if (exp === 0xff) return sign | 0x7c00 | (mant !== 0 ? 0x200 : 0);
     const e = exp - 127 + 15;
-    if (e >= 0x1f)
-        return sign | 0x7c00;
+    if (e >= 0x1f) return sign | 0x7c00;
     if (e <= 0) {
-        if (e < -10)
-            return sign;
+        if (e < -10) return sign;
         mant |= 0x800000;
         const shift = 14 - e;
         let h = mant >>> shift;
         const rem = mant & ((1 << shift) - 1);
         const half = 1 << (shift - 1);
-        if (rem > half || (rem === half && (h & 1) !== 0))
-            h++;
+        if (rem > half || (rem === half && (h & 1) !== 0)) h++;
         return sign | h;
     }
     let h = (e << 10) | (mant >>> 13);
     const rem = mant & 0x1fff;
-    if (rem > 0x1000 || (rem === 0x1000 && (h & 1) !== 0))
-        h++; // a carry into the exponent is the correct rounding
+    if (rem > 0x1000 || (rem === 0x1000 && (h & 1) !== 0)) h++; // a carry into the exponent is the correct rounding
     return sign | h;
 }
 
@@ -361,10 +436,8 @@ export function f16ToF32(h: number): number {
     const sign = (h & 0x8000) !== 0 ? -1 : 1;
     const exp = (h >>> 10) & 0x1f;
     const mant = h & 0x3ff;
-    if (exp === 0)
-        return sign * mant * 2 ** -24;
-    if (exp === 0x1f)
-        return mant !== 0 ? NaN : sign * Infinity;
+    if (exp === 0) return sign * mant * 2 ** -24;
+    if (exp === 0x1f) return mant !== 0 ? NaN : sign * Infinity;
     return sign * (1 + mant / 1024) * 2 ** (exp - 15);
 }
 
@@ -372,7 +445,12 @@ const roundHalfAway = (v: number): number => (v < 0 ? -Math.round(-v) : Math.rou
 
 /** Quantizes `count` values (a multiple of the block size) of `src` from `srcOffset` into `dst` at `dstOffset`. */
 export function quantize(
-    type: GgmlTypeName, src: ArrayLike<number>, srcOffset: number, count: number, dst: Uint8Array, dstOffset: number
+    type: GgmlTypeName,
+    src: ArrayLike<number>,
+    srcOffset: number,
+    count: number,
+    dst: Uint8Array,
+    dstOffset: number,
 ): void {
     const view = new DataView(dst.buffer, dst.byteOffset, dst.byteLength);
     switch (type) {
@@ -389,8 +467,7 @@ export function quantize(
                 const s = srcOffset + b * 32;
                 const o = dstOffset + b * 34;
                 let amax = 0;
-                for (let j = 0; j < 32; j++)
-                    amax = Math.max(amax, Math.abs(src[s + j]!));
+                for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(src[s + j]!));
                 const d = amax / 127;
                 const id = d !== 0 ? 1 / d : 0;
                 view.setUint16(o, f32ToF16(d), true);
@@ -427,7 +504,12 @@ export function quantize(
 
 /** Inverse of `quantize`: decodes `count` values at `srcOffset` of `src` into `dst` from `dstOffset`. */
 export function dequantize(
-    type: GgmlTypeName, src: Uint8Array, srcOffset: number, count: number, dst: Float32Array, dstOffset: number
+    type: GgmlTypeName,
+    src: Uint8Array,
+    srcOffset: number,
+    count: number,
+    dst: Float32Array,
+    dstOffset: number,
 ): void {
     const view = new DataView(src.buffer, src.byteOffset, src.byteLength);
     switch (type) {

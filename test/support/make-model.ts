@@ -7,25 +7,35 @@
 import { stat } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { type Olmo2Shape, type Olmo2TensorType, writeOlmo2Model } from "./olmo2-model.js";
-import { OLMO2_13B_SHAPE, OLMO2_1B_SHAPE, SMALL_SHAPE, TINY_SHAPE, ensureTestModel } from "./models.js";
+import {
+    OLMO2_13B_SHAPE,
+    OLMO2_1B_SHAPE,
+    SMALL_SHAPE,
+    TINY_SHAPE,
+    ensureTestModel,
+} from "./models.js";
 
-const shapes: Record<string, Olmo2Shape> = { tiny: TINY_SHAPE, small: SMALL_SHAPE, "1b": OLMO2_1B_SHAPE, "13b": OLMO2_13B_SHAPE };
+const shapes: Record<string, Olmo2Shape> = {
+    tiny: TINY_SHAPE,
+    small: SMALL_SHAPE,
+    "1b": OLMO2_1B_SHAPE,
+    "13b": OLMO2_13B_SHAPE,
+};
 const types: readonly Olmo2TensorType[] = ["F32", "F16", "Q8_0", "Q4_0"];
 
 function usage(message?: string): never {
-    if (message != null)
-        console.error(message);
-    console.error("usage: make-model.ts --shape tiny|small|1b|13b [--type F32|F16|Q8_0|Q4_0] [--layers N] [--width N] " +
-        "[--ffn N] [--heads N] [--kv-heads N] [--context N] [--seed N] [--name S] [--out file] [--header-only]");
+    if (message != null) console.error(message);
+    console.error(
+        "usage: make-model.ts --shape tiny|small|1b|13b [--type F32|F16|Q8_0|Q4_0] [--layers N] [--width N] " +
+            "[--ffn N] [--heads N] [--kv-heads N] [--context N] [--seed N] [--name S] [--out file] [--header-only]",
+    );
     process.exit(2);
 }
 
 function int(name: string, value: string | undefined): number | undefined {
-    if (value == null)
-        return undefined;
+    if (value == null) return undefined;
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 0)
-        usage(`--${name} must be a non-negative integer`);
+    if (!Number.isInteger(n) || n < 0) usage(`--${name} must be a non-negative integer`);
     return n;
 }
 
@@ -43,16 +53,14 @@ const { values } = parseArgs({
         name: { type: "string" },
         out: { type: "string" },
         "header-only": { type: "boolean", default: false },
-        help: { type: "boolean", default: false }
+        help: { type: "boolean", default: false },
     },
-    strict: true
+    strict: true,
 });
-if (values.help)
-    usage();
+if (values.help) usage();
 
 const base = shapes[values.shape];
-if (base == null)
-    usage(`unknown shape ${values.shape}`);
+if (base == null) usage(`unknown shape ${values.shape}`);
 if (values.type != null && !types.includes(values.type as Olmo2TensorType))
     usage(`unknown type ${values.type}`);
 
@@ -68,7 +76,7 @@ const shape: Olmo2Shape = {
     kvHeads: int("kv-heads", values["kv-heads"]) ?? heads ?? base.kvHeads,
     contextLength: int("context", values.context) ?? base.contextLength,
     seed: int("seed", values.seed) ?? base.seed,
-    name: values.name ?? base.name
+    name: values.name ?? base.name,
 };
 
 const started = performance.now();

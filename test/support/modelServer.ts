@@ -40,8 +40,10 @@ export class ModelServer {
     static async start(served: ServedFile): Promise<ModelServer> {
         const content = await readFile(served.path);
         const sha256 = createHash("sha256").update(content).digest("hex");
-        let self: ModelServer | undefined;
-        const server = createServer((req, res) => self!.handle(req.url ?? "/", req.method ?? "GET", req.headers.range, res));
+        let self: ModelServer | undefined; // eslint-disable-line prefer-const -- assigned after the closure that reads it
+        const server = createServer((req, res) =>
+            self!.handle(req.url ?? "/", req.method ?? "GET", req.headers.range, res),
+        );
         self = new ModelServer(server, content, sha256, served);
         await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
         return self;
@@ -55,7 +57,12 @@ export class ModelServer {
         return this.content.length;
     }
 
-    private handle(url: string, method: string, range: string | undefined, res: import("node:http").ServerResponse): void {
+    private handle(
+        url: string,
+        method: string,
+        range: string | undefined,
+        res: import("node:http").ServerResponse,
+    ): void {
         if (this.faults.notFound) {
             res.writeHead(404).end("Entry not found");
             return;

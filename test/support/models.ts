@@ -20,28 +20,58 @@ export const MODEL_CACHE_DIR = join(REPO_ROOT, ".cache", "models");
 
 /** Smallest sensible model with the full vocabulary (~10 MB, mostly embeddings and vocabulary). */
 export const TINY_SHAPE: Olmo2Shape = {
-    layers: 2, width: 64, ffn: 128, heads: 4, kvHeads: 4, contextLength: 4096, type: "Q4_0", seed: 1, name: "olmo2-test-tiny"
+    layers: 2,
+    width: 64,
+    ffn: 128,
+    heads: 4,
+    kvHeads: 4,
+    contextLength: 4096,
+    type: "Q4_0",
+    seed: 1,
+    name: "olmo2-test-tiny",
 };
 /** A few more layers and width, still quick: for tests that want slightly more realistic compute. */
 export const SMALL_SHAPE: Olmo2Shape = {
-    layers: 4, width: 256, ffn: 768, heads: 4, kvHeads: 4, contextLength: 4096, type: "Q8_0", seed: 1, name: "olmo2-test-small"
+    layers: 4,
+    width: 256,
+    ffn: 768,
+    heads: 4,
+    kvHeads: 4,
+    contextLength: 4096,
+    type: "Q8_0",
+    seed: 1,
+    name: "olmo2-test-small",
 };
 /** OLMo-2 1B layout (16 x 2048, FFN 8192, 16/16 heads), Q4_0: times like a real 1B model. */
 export const OLMO2_1B_SHAPE: Olmo2Shape = {
-    layers: 16, width: 2048, ffn: 8192, heads: 16, kvHeads: 16, contextLength: 4096, type: "Q4_0", seed: 1, name: "olmo2-test-1b"
+    layers: 16,
+    width: 2048,
+    ffn: 8192,
+    heads: 16,
+    kvHeads: 16,
+    contextLength: 4096,
+    type: "Q4_0",
+    seed: 1,
+    name: "olmo2-test-1b",
 };
 /** OLMo-2 13B layout (40 x 5120, FFN 13824, 40/40 heads), Q4_0: 7.72 GB with data (3.4 MiB header only). */
 export const OLMO2_13B_SHAPE: Olmo2Shape = {
-    layers: 40, width: 5120, ffn: 13824, heads: 40, kvHeads: 40, contextLength: 4096, type: "Q4_0", seed: 1, name: "olmo2-test-13b"
+    layers: 40,
+    width: 5120,
+    ffn: 13824,
+    heads: 40,
+    kvHeads: 40,
+    contextLength: 4096,
+    type: "Q4_0",
+    seed: 1,
+    name: "olmo2-test-13b",
 };
 
 export type TestModelKind = "tiny" | "small" | Olmo2Shape;
 
 export function resolveShape(kind: TestModelKind): Olmo2Shape {
-    if (kind === "tiny")
-        return TINY_SHAPE;
-    if (kind === "small")
-        return SMALL_SHAPE;
+    if (kind === "tiny") return TINY_SHAPE;
+    if (kind === "small") return SMALL_SHAPE;
     return kind;
 }
 
@@ -63,7 +93,10 @@ function generatorSourcesDigest(): string {
     return sourcesDigest;
 }
 
-export function modelCachePath(shape: Olmo2Shape, options: { readonly headerOnly?: boolean } = {}): string {
+export function modelCachePath(
+    shape: Olmo2Shape,
+    options: { readonly headerOnly?: boolean } = {},
+): string {
     const key = JSON.stringify({
         v: GENERATOR_VERSION,
         sources: generatorSourcesDigest(),
@@ -76,11 +109,14 @@ export function modelCachePath(shape: Olmo2Shape, options: { readonly headerOnly
         type: shape.type,
         seed: shape.seed,
         name: shape.name,
-        headerOnly: options.headerOnly === true
+        headerOnly: options.headerOnly === true,
     });
     const hash = createHash("sha256").update(key).digest("hex").slice(0, 16);
     const safeName = shape.name.replace(/[^A-Za-z0-9._-]+/g, "_");
-    return join(MODEL_CACHE_DIR, `${safeName}-${hash}${options.headerOnly === true ? ".header" : ""}.gguf`);
+    return join(
+        MODEL_CACHE_DIR,
+        `${safeName}-${hash}${options.headerOnly === true ? ".header" : ""}.gguf`,
+    );
 }
 
 const pending = new Map<string, Promise<string>>();
@@ -89,7 +125,10 @@ const pending = new Map<string, Promise<string>>();
  * Returns the path of a generated model, generating it first when the cache lacks it. Written to a
  * temporary name and renamed, so a crashed run never leaves a half file under the final name.
  */
-export function ensureTestModel(kind: TestModelKind, options: { readonly headerOnly?: boolean } = {}): Promise<string> {
+export function ensureTestModel(
+    kind: TestModelKind,
+    options: { readonly headerOnly?: boolean } = {},
+): Promise<string> {
     const shape = resolveShape(kind);
     const path = modelCachePath(shape, options);
     let promise = pending.get(path);
@@ -100,9 +139,12 @@ export function ensureTestModel(kind: TestModelKind, options: { readonly headerO
     return promise;
 }
 
-async function generateIfMissing(path: string, shape: Olmo2Shape, options: { readonly headerOnly?: boolean }): Promise<string> {
-    if (await isFile(path))
-        return path;
+async function generateIfMissing(
+    path: string,
+    shape: Olmo2Shape,
+    options: { readonly headerOnly?: boolean },
+): Promise<string> {
+    if (await isFile(path)) return path;
     await mkdir(dirname(path), { recursive: true });
     const temp = `${path}.${process.pid}.${Date.now()}.tmp`;
     try {

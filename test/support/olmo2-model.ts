@@ -19,12 +19,26 @@
 // the same shape and seed give a byte-identical file.
 
 import {
-    type GgmlTypeName, type GgufTensor, type GgufValue, type WriteGgufResult,
-    dequantize, encodeTensor, f32ToF16, gguf, ggmlTypeTraits, quantize, writeGguf
+    type GgmlTypeName,
+    type GgufTensor,
+    type GgufValue,
+    type WriteGgufResult,
+    dequantize,
+    encodeTensor,
+    f32ToF16,
+    gguf,
+    ggmlTypeTraits,
+    quantize,
+    writeGguf,
 } from "./gguf-writer.js";
 import {
-    CL100K_TOKEN_COUNT, OLMO2_BOS_ID, OLMO2_EOS_ID, OLMO2_PAD_ID, OLMO2_VOCAB_SIZE,
-    getOlmo2Vocab, isPrintableTokenText
+    CL100K_TOKEN_COUNT,
+    OLMO2_BOS_ID,
+    OLMO2_EOS_ID,
+    OLMO2_PAD_ID,
+    OLMO2_VOCAB_SIZE,
+    getOlmo2Vocab,
+    isPrintableTokenText,
 } from "./olmo2-tokenizer.js";
 
 export type Olmo2TensorType = "F32" | "F16" | "Q8_0" | "Q4_0";
@@ -99,7 +113,9 @@ export class Rng {
     private w: number;
 
     constructor(seed: number, stream: number) {
-        const sm = splitmix32((Math.imul(seed >>> 0, 0x27d4eb2d) ^ Math.imul(stream + 1, 0x165667b1)) >>> 0);
+        const sm = splitmix32(
+            (Math.imul(seed >>> 0, 0x27d4eb2d) ^ Math.imul(stream + 1, 0x165667b1)) >>> 0,
+        );
         this.x = sm();
         this.y = sm();
         this.z = sm();
@@ -117,7 +133,10 @@ export class Rng {
 
     /** Fills `out` with random 32-bit words (hot loop: state kept in locals). */
     fill(out: Uint32Array): void {
-        let x = this.x, y = this.y, z = this.z, w = this.w;
+        let x = this.x,
+            y = this.y,
+            z = this.z,
+            w = this.w;
         for (let i = 0; i < out.length; i++) {
             const t = x ^ (x << 11);
             x = y;
@@ -141,7 +160,13 @@ export class Rng {
 // ---- matrix data generation ----
 
 /** Random dense rows of one ggml type with roughly the given standard deviation, zero mean. */
-function fillRandomRows(type: GgmlTypeName, out: Uint8Array, elements: number, std: number, rng: Rng): void {
+function fillRandomRows(
+    type: GgmlTypeName,
+    out: Uint8Array,
+    elements: number,
+    std: number,
+    rng: Rng,
+): void {
     const words = new Uint32Array(out.buffer, out.byteOffset, out.byteLength >>> 2);
     switch (type) {
         case "F32": {
@@ -149,15 +174,13 @@ function fillRandomRows(type: GgmlTypeName, out: Uint8Array, elements: number, s
             const a = std * Math.sqrt(3);
             const f = new Float32Array(out.buffer, out.byteOffset, elements);
             rng.fill(words);
-            for (let i = 0; i < elements; i++)
-                f[i] = (words[i]! / 2147483648 - 1) * a;
+            for (let i = 0; i < elements; i++) f[i] = (words[i]! / 2147483648 - 1) * a;
             return;
         }
         case "F16": {
             const a = std * Math.sqrt(3);
             const table = new Uint16Array(1024);
-            for (let i = 0; i < 1024; i++)
-                table[i] = f32ToF16(((i + 0.5) / 512 - 1) * a);
+            for (let i = 0; i < 1024; i++) table[i] = f32ToF16(((i + 0.5) / 512 - 1) * a);
             const h = new Uint16Array(out.buffer, out.byteOffset, elements);
             const r = new Uint32Array((elements + 1) >>> 1);
             rng.fill(r);
@@ -176,8 +199,7 @@ function fillRandomRows(type: GgmlTypeName, out: Uint8Array, elements: number, s
             const scale = f32ToF16(std / quantStd);
             rng.fill(words);
             // The byte length is not always a multiple of 4: fill the tail too.
-            for (let i = words.length * 4; i < out.byteLength; i++)
-                out[i] = rng.nextU32() & 0xff;
+            for (let i = words.length * 4; i < out.byteLength; i++) out[i] = rng.nextU32() & 0xff;
             for (let o = 0; o < out.byteLength; o += blockBytes) {
                 const signBit = out[o]! & 1; // a random bit the scale is about to overwrite
                 const s = scale | (signBit << 15);
@@ -201,7 +223,11 @@ interface MatrixSpec {
      * Per-row edits: return "zero" to make the row all zeros before `set`, and `set` (col -> value)
      * to overwrite single values. Undefined: the row stays random.
      */
-    readonly edit?: (row: number) => { readonly zero?: boolean; readonly set?: ReadonlyArray<readonly [number, number]> } | undefined;
+    readonly edit?: (
+        row: number,
+    ) =>
+        | { readonly zero?: boolean; readonly set?: ReadonlyArray<readonly [number, number]> }
+        | undefined;
 }
 
 const CHUNK_BYTES = 4 << 20;
@@ -223,13 +249,11 @@ function* matrixChunks(spec: MatrixSpec): Generator<Uint8Array> {
         if (edit != null) {
             for (let r = 0; r < n; r++) {
                 const e = edit(first + r);
-                if (e == null)
-                    continue;
+                if (e == null) continue;
                 const rowOffset = r * rowBytes;
                 if (e.zero === true) {
                     rowFloats.fill(0);
-                    for (const [col, value] of e.set ?? [])
-                        rowFloats[col] = value;
+                    for (const [col, value] of e.set ?? []) rowFloats[col] = value;
                     quantize(type, rowFloats, 0, cols, chunk, rowOffset);
                     continue;
                 }
@@ -269,16 +293,12 @@ export function validateShape(shape: Olmo2Shape): void {
     for (const [key, value] of Object.entries(ints))
         if (!Number.isInteger(value) || value < 1)
             throw new Error(`shape.${key} must be a positive integer, got ${value}`);
-    if (width % heads !== 0)
-        throw new Error("width must be a multiple of heads");
-    if (heads % kvHeads !== 0)
-        throw new Error("heads must be a multiple of kvHeads");
-    if ((width / heads) % 2 !== 0)
-        throw new Error("the head size must be even (RoPE)");
+    if (width % heads !== 0) throw new Error("width must be a multiple of heads");
+    if (heads % kvHeads !== 0) throw new Error("heads must be a multiple of kvHeads");
+    if ((width / heads) % 2 !== 0) throw new Error("the head size must be even (RoPE)");
     if (width % blockSize !== 0 || ffn % blockSize !== 0)
         throw new Error(`width and ffn must be multiples of ${blockSize} for ${type}`);
-    if (width < 2)
-        throw new Error("width must be at least 2");
+    if (width < 2) throw new Error("width must be at least 2");
 }
 
 /** Metadata for an olmo2 GGUF with the OLMo-2 tokenizer. */
@@ -307,7 +327,7 @@ export function olmo2Metadata(shape: Olmo2Shape): Array<[string, GgufValue]> {
         ["tokenizer.ggml.padding_token_id", gguf.u32(OLMO2_PAD_ID)],
         ["tokenizer.ggml.add_bos_token", gguf.bool(false)],
         ["tokenizer.ggml.add_eos_token", gguf.bool(false)],
-        ["tokenizer.chat_template", gguf.str(OLMO2_CHAT_TEMPLATE)]
+        ["tokenizer.chat_template", gguf.str(OLMO2_CHAT_TEMPLATE)],
     ];
 }
 
@@ -322,13 +342,20 @@ export function olmo2Tensors(shape: Olmo2Shape): GgufTensor[] {
         throw new Error(`token ${TRIGGER_TOKEN_ID} is not ${JSON.stringify(TRIGGER_TEXT)}`);
     const tensors: GgufTensor[] = [];
     let stream = 0;
-    const matrix = (name: string, cols: number, rows: number, std: number, edit?: MatrixSpec["edit"]): void => {
+    const matrix = (
+        name: string,
+        cols: number,
+        rows: number,
+        std: number,
+        edit?: MatrixSpec["edit"],
+    ): void => {
         const tensorStream = stream++;
         tensors.push({
             name,
             dims: [cols, rows],
             type,
-            data: () => matrixChunks({ type, cols, rows, std, rng: new Rng(seed, tensorStream), edit })
+            data: () =>
+                matrixChunks({ type, cols, rows, std, rng: new Rng(seed, tensorStream), edit }),
         });
     };
     const vector = (name: string, fill: (values: Float32Array) => void, length = width): void => {
@@ -339,10 +366,16 @@ export function olmo2Tensors(shape: Olmo2Shape): GgufTensor[] {
     };
 
     // Embeddings: std 1, the constant and flag columns set.
-    const constSet: ReadonlyArray<readonly [number, number]> = [[CONST_DIM, C], [flag, 0]];
-    const triggerSet: ReadonlyArray<readonly [number, number]> = [[CONST_DIM, C], [flag, C]];
+    const constSet: ReadonlyArray<readonly [number, number]> = [
+        [CONST_DIM, C],
+        [flag, 0],
+    ];
+    const triggerSet: ReadonlyArray<readonly [number, number]> = [
+        [CONST_DIM, C],
+        [flag, C],
+    ];
     matrix("token_embd.weight", width, OLMO2_VOCAB_SIZE, 1, (token) => ({
-        set: token === TRIGGER_TOKEN_ID ? triggerSet : constSet
+        set: token === TRIGGER_TOKEN_ID ? triggerSet : constSet,
     }));
 
     vector("output_norm.weight", (v) => v.fill(1));
@@ -351,17 +384,23 @@ export function olmo2Tensors(shape: Olmo2Shape): GgufTensor[] {
     // EOS also +5B on the flag, the trigger's row all zero.
     const banned = bannedTokenIds();
     const outStd = LOGIT_STD / Math.sqrt(width);
-    const ordinarySet: ReadonlyArray<readonly [number, number]> = [[CONST_DIM, 0], [flag, 0]];
+    const ordinarySet: ReadonlyArray<readonly [number, number]> = [
+        [CONST_DIM, 0],
+        [flag, 0],
+    ];
     const bannedEdit = { zero: true, set: [[CONST_DIM, -B]] as const };
-    const eosEdit = { zero: true, set: [[CONST_DIM, -B], [flag, 5 * B]] as const };
+    const eosEdit = {
+        zero: true,
+        set: [
+            [CONST_DIM, -B],
+            [flag, 5 * B],
+        ] as const,
+    };
     const triggerEdit = { zero: true };
     matrix("output.weight", width, OLMO2_VOCAB_SIZE, outStd, (token) => {
-        if (token === OLMO2_EOS_ID)
-            return eosEdit;
-        if (token === TRIGGER_TOKEN_ID)
-            return triggerEdit;
-        if (banned[token] === 1)
-            return bannedEdit;
+        if (token === OLMO2_EOS_ID) return eosEdit;
+        if (token === TRIGGER_TOKEN_ID) return triggerEdit;
+        if (banned[token] === 1) return bannedEdit;
         return { set: ordinarySet };
     });
 
@@ -391,11 +430,13 @@ export function olmo2Tensors(shape: Olmo2Shape): GgufTensor[] {
 
 /** Writes a random-weight olmo2 model (or only its header) to `path`. */
 export async function writeOlmo2Model(
-    path: string, shape: Olmo2Shape, options: { readonly headerOnly?: boolean } = {}
+    path: string,
+    shape: Olmo2Shape,
+    options: { readonly headerOnly?: boolean } = {},
 ): Promise<WriteGgufResult> {
     return writeGguf(path, {
         metadata: olmo2Metadata(shape),
         tensors: olmo2Tensors(shape),
-        headerOnly: options.headerOnly
+        headerOnly: options.headerOnly,
     });
 }

@@ -27,7 +27,7 @@ export const OLMO2_SPECIAL_TOKENS: Readonly<Record<string, number>> = {
     "<|im_start|>": 100264,
     "<|im_end|>": 100265,
     "<|endofprompt|>": 100276,
-    "<|pad|>": 100277
+    "<|pad|>": 100277,
 };
 export const OLMO2_BOS_ID = 100257;
 export const OLMO2_EOS_ID = 100257;
@@ -40,7 +40,7 @@ export const TokenType = {
     CONTROL: 3,
     USER_DEFINED: 4,
     UNUSED: 5,
-    BYTE: 6
+    BYTE: 6,
 } as const;
 
 export interface Olmo2Vocab {
@@ -60,7 +60,8 @@ export function gpt2ByteToUnicode(): string[] {
     const table: string[] = new Array<string>(256);
     let extra = 0;
     for (let b = 0; b < 256; b++) {
-        const printable = (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
+        const printable =
+            (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
         table[b] = String.fromCharCode(printable ? b : 256 + extra++);
     }
     return table;
@@ -75,8 +76,7 @@ function placeholderName(id: number): string {
 export function loadCl100kTokenBytes(): Uint8Array[] {
     const out: Uint8Array[] = [];
     for (const line of cl100kBase.bpe_ranks.split("\n")) {
-        if (line.length === 0)
-            continue;
+        if (line.length === 0) continue;
         const [, offsetText, ...encoded] = line.split(" ");
         const offset = Number.parseInt(offsetText!, 10);
         for (const [i, b64] of encoded.entries())
@@ -102,20 +102,17 @@ function buildOlmo2Vocab(): Olmo2Vocab {
     // Work on latin1 strings (one char per byte) for fast map keys.
     const latin1 = tokenBytes.map((b) => Buffer.from(b).toString("latin1"));
     const rankOf = new Map<string, number>();
-    for (const [rank, s] of latin1.entries())
-        rankOf.set(s, rank);
+    for (const [rank, s] of latin1.entries()) rankOf.set(s, rank);
 
     const toByteLevel = (s: string): string => {
         let out = "";
-        for (let i = 0; i < s.length; i++)
-            out += byteChar[s.charCodeAt(i)];
+        for (let i = 0; i < s.length; i++) out += byteChar[s.charCodeAt(i)];
         return out;
     };
 
     const merges: string[] = [];
     for (const s of latin1) {
-        if (s.length < 2)
-            continue;
+        if (s.length < 2) continue;
         const [left, right] = lastMerge(s, rankOf);
         merges.push(`${toByteLevel(left)} ${toByteLevel(right)}`);
     }
@@ -134,8 +131,7 @@ function buildOlmo2Vocab(): Olmo2Vocab {
         throw new Error("duplicate token strings in the generated vocabulary");
 
     const allBytes: Array<Uint8Array | null> = [...tokenBytes];
-    for (let id = CL100K_TOKEN_COUNT; id < OLMO2_VOCAB_SIZE; id++)
-        allBytes.push(null);
+    for (let id = CL100K_TOKEN_COUNT; id < OLMO2_VOCAB_SIZE; id++) allBytes.push(null);
 
     return { tokens, tokenTypes, merges, tokenBytes: allBytes, specialTokens };
 }
@@ -156,9 +152,12 @@ function lastMerge(s: string, rankOf: ReadonlyMap<string, number>): [string, str
                 best = i;
             }
         }
-        if (best < 0)
-            break;
-        parts = [...parts.slice(0, best), parts[best]! + parts[best + 1]!, ...parts.slice(best + 2)];
+        if (best < 0) break;
+        parts = [
+            ...parts.slice(0, best),
+            parts[best]! + parts[best + 1]!,
+            ...parts.slice(best + 2),
+        ];
     }
     if (parts.length !== 2 || !rankOf.has(parts[0]!) || !rankOf.has(parts[1]!))
         throw new Error(`cl100k token ${JSON.stringify(s)} is not reachable by BPE`);
@@ -180,4 +179,5 @@ export function isPrintableTokenText(bytes: Uint8Array): boolean {
 }
 const fatalDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 // Cc except \t and \n; Cf (zero-width, BOM, bidi controls), Co, Cn, Zl/Zp separators, U+FFFD.
-const unprintable = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\p{Cf}\p{Co}\p{Cn}\p{Zl}\p{Zp}\ufffd]/u;
+const unprintable =
+    /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\p{Cf}\p{Co}\p{Cn}\p{Zl}\p{Zp}\ufffd]/u;

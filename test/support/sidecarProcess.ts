@@ -11,7 +11,16 @@ import {
     type CancellationToken,
     type MessageConnection,
 } from "vscode-jsonrpc/node";
-import type { ChatDelta, ChatParams, ChatResult, ParamsOf, RequestMethod, ResultOf, SidecarCapabilities, SidecarState } from "../../sidecar/protocol.js";
+import type {
+    ChatDelta,
+    ChatParams,
+    ChatResult,
+    ParamsOf,
+    RequestMethod,
+    ResultOf,
+    SidecarCapabilities,
+    SidecarState,
+} from "../../sidecar/protocol.js";
 
 /** A JSON-RPC response as it arrives, for requests written with `writeRaw`. */
 export interface RawResponse {
@@ -51,7 +60,11 @@ export class SidecarProcess {
         readonly spawnedAt: number,
     ) {}
 
-    static async start(options: SpawnOptions = {}): Promise<{ sidecar: SidecarProcess; capabilities: SidecarCapabilities; initializeMs: number }> {
+    static async start(options: SpawnOptions = {}): Promise<{
+        sidecar: SidecarProcess;
+        capabilities: SidecarCapabilities;
+        initializeMs: number;
+    }> {
         const sidecar = SidecarProcess.spawn(options);
         return { sidecar, ...(await sidecar.initialize()) };
     }
@@ -64,10 +77,22 @@ export class SidecarProcess {
             options.dataLimitBytes === undefined
                 ? spawn(process.execPath, args, { stdio: ["pipe", "pipe", "pipe"] })
                 : // exec: the shell becomes node, so that child.pid is the sidecar's.
-                  spawn("/bin/sh", ["-c", `ulimit -d ${Math.ceil(options.dataLimitBytes / 1024)} && exec "$0" "$@"`, process.execPath, ...args], {
-                      stdio: ["pipe", "pipe", "pipe"],
-                  });
-        const connection = createMessageConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
+                  spawn(
+                      "/bin/sh",
+                      [
+                          "-c",
+                          `ulimit -d ${Math.ceil(options.dataLimitBytes / 1024)} && exec "$0" "$@"`,
+                          process.execPath,
+                          ...args,
+                      ],
+                      {
+                          stdio: ["pipe", "pipe", "pipe"],
+                      },
+                  );
+        const connection = createMessageConnection(
+            new StreamMessageReader(child.stdout!),
+            new StreamMessageWriter(child.stdin!),
+        );
         const sidecar = new SidecarProcess(child, connection, spawnedAt);
         child.stderr!.on("data", (chunk: Buffer) => (sidecar.stderr += chunk.toString()));
         child.stdout!.on("data", (chunk: Buffer) => {
@@ -90,7 +115,11 @@ export class SidecarProcess {
     }
 
     async initialize(): Promise<{ capabilities: SidecarCapabilities; initializeMs: number }> {
-        const init = (await this.connection.sendRequest("initialize", { processId: process.pid, rootUri: null, capabilities: {} })) as {
+        const init = (await this.connection.sendRequest("initialize", {
+            processId: process.pid,
+            rootUri: null,
+            capabilities: {},
+        })) as {
             capabilities: { experimental: { olmo: SidecarCapabilities } };
         };
         const initializeMs = performance.now() - this.spawnedAt;
@@ -107,7 +136,9 @@ export class SidecarProcess {
      * of `connection` is being written: it writes header and body separately.
      */
     writeRaw(bytes: string | Buffer): Promise<void> {
-        return new Promise((resolve, reject) => this.child.stdin!.write(bytes, (error) => (error ? reject(error) : resolve())));
+        return new Promise((resolve, reject) =>
+            this.child.stdin!.write(bytes, (error) => (error ? reject(error) : resolve())),
+        );
     }
 
     /** The response to a request written with `writeRaw`; call before writing it. Use ids the connection does not (strings). */
@@ -120,12 +151,21 @@ export class SidecarProcess {
         for (;;) {
             const headerEnd = this.unparsed.indexOf("\r\n\r\n");
             if (headerEnd < 0) return;
-            const length = Number(/Content-Length: (\d+)/i.exec(this.unparsed.subarray(0, headerEnd).toString("ascii"))?.[1]);
+            const length = Number(
+                /Content-Length: (\d+)/i.exec(
+                    this.unparsed.subarray(0, headerEnd).toString("ascii"),
+                )?.[1],
+            );
             const bodyStart = headerEnd + 4;
             if (this.unparsed.length < bodyStart + length) return;
-            const message = JSON.parse(this.unparsed.subarray(bodyStart, bodyStart + length).toString("utf8")) as RawResponse;
+            const message = JSON.parse(
+                this.unparsed.subarray(bodyStart, bodyStart + length).toString("utf8"),
+            ) as RawResponse;
             this.unparsed = this.unparsed.subarray(bodyStart + length);
-            const waiter = message.id !== null && message.id !== undefined ? this.responseWaiters.get(message.id) : undefined;
+            const waiter =
+                message.id !== null && message.id !== undefined
+                    ? this.responseWaiters.get(message.id)
+                    : undefined;
             if (waiter && ("result" in message || "error" in message)) {
                 this.responseWaiters.delete(message.id!);
                 waiter(message);
@@ -133,9 +173,17 @@ export class SidecarProcess {
         }
     }
 
-    request<M extends RequestMethod>(method: M, params: ParamsOf<M>, token?: CancellationToken): Promise<ResultOf<M>> {
+    request<M extends RequestMethod>(
+        method: M,
+        params: ParamsOf<M>,
+        token?: CancellationToken,
+    ): Promise<ResultOf<M>> {
         // An undefined token would be sent as a second positional parameter (null): leave it out.
-        return (token ? this.connection.sendRequest(method, params, token) : this.connection.sendRequest(method, params)) as Promise<ResultOf<M>>;
+        return (
+            token
+                ? this.connection.sendRequest(method, params, token)
+                : this.connection.sendRequest(method, params)
+        ) as Promise<ResultOf<M>>;
     }
 
     /** A streamed chat; `onDelta` may cancel through the source passed to it (`cancel`, if given). */
@@ -146,12 +194,20 @@ export class SidecarProcess {
     ): Promise<StreamedChat> {
         const partialResultToken = `t${++this.nextToken}`;
         const deltas: string[] = [];
-        const subscription = this.connection.onProgress(new ProgressType<ChatDelta>(), partialResultToken, ({ text }) => {
-            deltas.push(text);
-            onDelta?.(text, deltas, cancel);
-        });
+        const subscription = this.connection.onProgress(
+            new ProgressType<ChatDelta>(),
+            partialResultToken,
+            ({ text }) => {
+                deltas.push(text);
+                onDelta?.(text, deltas, cancel);
+            },
+        );
         try {
-            const result = await this.request("olmo/chat", { ...params, partialResultToken }, cancel.token);
+            const result = await this.request(
+                "olmo/chat",
+                { ...params, partialResultToken },
+                cancel.token,
+            );
             return { result, deltas };
         } finally {
             subscription.dispose();
@@ -169,13 +225,21 @@ export class SidecarProcess {
         const partialResultToken = `t${++this.nextToken}`;
         const deltas: ChatDelta[] = [];
         let shown = "";
-        const subscription = this.connection.onProgress(new ProgressType<ChatDelta>(), partialResultToken, (delta) => {
-            deltas.push(delta);
-            shown = delta.replace ? delta.text : shown + delta.text;
-            onDelta?.(shown, deltas.length, cancel);
-        });
+        const subscription = this.connection.onProgress(
+            new ProgressType<ChatDelta>(),
+            partialResultToken,
+            (delta) => {
+                deltas.push(delta);
+                shown = delta.replace ? delta.text : shown + delta.text;
+                onDelta?.(shown, deltas.length, cancel);
+            },
+        );
         try {
-            const result = await this.request(method, { ...params, partialResultToken } as ParamsOf<M>, cancel.token);
+            const result = await this.request(
+                method,
+                { ...params, partialResultToken } as ParamsOf<M>,
+                cancel.token,
+            );
             return { result, shown, deltas };
         } finally {
             subscription.dispose();
@@ -185,7 +249,8 @@ export class SidecarProcess {
 
     /** Resolves when the process has exited (with its code), for exit tests. */
     exited(): Promise<number | null> {
-        if (this.child.exitCode !== null || this.child.signalCode !== null) return Promise.resolve(this.child.exitCode);
+        if (this.child.exitCode !== null || this.child.signalCode !== null)
+            return Promise.resolve(this.child.exitCode);
         return new Promise((resolve) => this.child.once("exit", (code) => resolve(code)));
     }
 
@@ -212,14 +277,19 @@ export function parseFrames(raw: Buffer): unknown[] {
     let at = 0;
     while (at < raw.length) {
         const headerEnd = raw.indexOf("\r\n\r\n", at);
-        if (headerEnd < 0) throw new Error(`stray bytes on stdout at ${at}: ${JSON.stringify(raw.subarray(at, at + 80).toString())}`);
+        if (headerEnd < 0)
+            throw new Error(
+                `stray bytes on stdout at ${at}: ${JSON.stringify(raw.subarray(at, at + 80).toString())}`,
+            );
         const header = raw.subarray(at, headerEnd).toString("ascii");
         const length = /^Content-Length: (\d+)$/im.exec(header)?.[1];
         if (!length || !/^(Content-(Length|Type): [^\r\n]+\r?\n?)+$/i.test(header)) {
             throw new Error(`not a frame header at ${at}: ${JSON.stringify(header.slice(0, 80))}`);
         }
         const bodyStart = headerEnd + 4;
-        messages.push(JSON.parse(raw.subarray(bodyStart, bodyStart + Number(length)).toString("utf8")));
+        messages.push(
+            JSON.parse(raw.subarray(bodyStart, bodyStart + Number(length)).toString("utf8")),
+        );
         at = bodyStart + Number(length);
     }
     return messages;

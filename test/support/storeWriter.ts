@@ -6,7 +6,13 @@ import type { Conversation } from "../../media/protocol.js";
 
 const [folder, id] = process.argv.slice(2);
 const store = new ConversationStore(folder);
-const conversation: Conversation = { id, title: "Written while killed", createdAt: 1, updatedAt: 1, messages: [] };
+const conversation: Conversation = {
+    id,
+    title: "Written while killed",
+    createdAt: 1,
+    updatedAt: 1,
+    messages: [],
+};
 // Long messages, so a write takes long enough to be cut in the middle.
 const filler = "lorem ipsum dolor sit amet ".repeat(8000);
 for (let n = 1; ; n++) {

@@ -58,7 +58,7 @@ export const XSS_PAYLOADS: readonly string[] = [
     "[settings](command:workbench.action.openSettings?%5B%22olmo%22%5D)",
     '<a href="command:workbench.action.terminal.sendSequence?%7B%22text%22%3A%22echo%22%7D">x</a>',
     '<a href="javascript:alert(1)">x</a>',
-    'javascript:alert(1) and <javascript:alert(1)>',
+    "javascript:alert(1) and <javascript:alert(1)>",
     // Attribute break-outs through markdown syntax
     '[x](https://ok.example "t\\" onmouseover=\\"alert(1)")',
     '<https://ok.example/"onmouseover="alert(1)>',

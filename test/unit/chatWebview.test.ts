@@ -8,7 +8,15 @@ import type { ChatSnapshot, HostToWebview, Message, WebviewToHost } from "../../
 let bundle: string;
 
 before(async () => {
-    const result = await esbuild.build({ entryPoints: ["media/chat.ts"], bundle: true, write: false, format: "iife", platform: "browser", target: "chrome120", logLevel: "silent" });
+    const result = await esbuild.build({
+        entryPoints: ["media/chat.ts"],
+        bundle: true,
+        write: false,
+        format: "iife",
+        platform: "browser",
+        target: "chrome120",
+        logLevel: "silent",
+    });
     bundle = result.outputFiles[0].text;
 });
 
@@ -23,17 +31,30 @@ interface View {
 }
 
 function openView(): View {
-    const dom = new JSDOM("<!DOCTYPE html><html><head></head><body></body></html>", { runScripts: "outside-only", pretendToBeVisual: true });
+    const dom = new JSDOM("<!DOCTYPE html><html><head></head><body></body></html>", {
+        runScripts: "outside-only",
+        pretendToBeVisual: true,
+    });
     const posted: WebviewToHost[] = [];
-    Object.assign(dom.window, { acquireVsCodeApi: () => ({ postMessage: (message: WebviewToHost) => posted.push(structuredClone(message)) }) });
+    Object.assign(dom.window, {
+        acquireVsCodeApi: () => ({
+            postMessage: (message: WebviewToHost) => posted.push(structuredClone(message)),
+        }),
+    });
     dom.window.eval(bundle);
     const document = dom.window.document;
     return {
         window: dom.window,
         document,
         posted,
-        receive: (message) => dom.window.dispatchEvent(new dom.window.MessageEvent("message", { data: structuredClone(message) })),
-        nextFrame: () => new Promise((resolve) => dom.window.requestAnimationFrame(() => setTimeout(resolve, 0))),
+        receive: (message) =>
+            dom.window.dispatchEvent(
+                new dom.window.MessageEvent("message", { data: structuredClone(message) }),
+            ),
+        nextFrame: () =>
+            new Promise((resolve) =>
+                dom.window.requestAnimationFrame(() => setTimeout(resolve, 0)),
+            ),
         $: (selector) => {
             const element = document.querySelector<HTMLElement>(selector);
             assert.ok(element, `no element matches ${selector}`);
@@ -57,54 +78,116 @@ function snapshotWith(messages: Message[], overrides: Partial<ChatSnapshot> = {}
 }
 
 const question: Message = { id: "u1", role: "user", text: "How do I sort?" };
-const answer: Message = { id: "a1", role: "assistant", text: "Use `sorted()`:\n\n```python\nsorted([3, 1])\n```\n\nSee [docs](https://docs.python.org) or [this](command:workbench.action.terminal.new).", state: "done" };
+const answer: Message = {
+    id: "a1",
+    role: "assistant",
+    text: "Use `sorted()`:\n\n```python\nsorted([3, 1])\n```\n\nSee [docs](https://docs.python.org) or [this](command:workbench.action.terminal.new).",
+    state: "done",
+};
 
 function key(view: View, target: Element, init: KeyboardEventInit): void {
-    target.dispatchEvent(new view.window.KeyboardEvent("keydown", { bubbles: true, cancelable: true, ...init }));
+    target.dispatchEvent(
+        new view.window.KeyboardEvent("keydown", { bubbles: true, cancelable: true, ...init }),
+    );
 }
 
 describe("unit: chat webview", () => {
     test("says ready first, then draws the snapshot it gets", () => {
         const view = openView();
         assert.deepEqual(view.posted, [{ type: "ready" }]);
-        assert.equal(view.$(".messages").textContent, "", "nothing is drawn before the extension says what to draw");
+        assert.equal(
+            view.$(".messages").textContent,
+            "",
+            "nothing is drawn before the extension says what to draw",
+        );
         view.receive({ type: "snapshot", snapshot: snapshotWith([]) });
         assert.match(view.$(".messages").textContent ?? "", /Ask OLMo about your code/);
         view.receive({ type: "snapshot", snapshot: snapshotWith([question, answer]) });
         const articles = view.document.querySelectorAll(".messages article");
         assert.equal(articles.length, 2);
-        assert.equal(view.$(".message.assistant .markdown code.language-python").textContent, "sorted([3, 1])\n");
+        assert.equal(
+            view.$(".message.assistant .markdown code.language-python").textContent,
+            "sorted([3, 1])\n",
+        );
         assert.equal(view.$(".meter-text").textContent, "120 / 4,096");
-        assert.equal(view.$("meter").getAttribute("aria-label"), "Context used: 120 / 4,096 tokens");
+        assert.equal(
+            view.$("meter").getAttribute("aria-label"),
+            "Context used: 120 / 4,096 tokens",
+        );
     });
 
     test("the message list is a polite live region and every button has a label", () => {
         const view = openView();
-        view.receive({ type: "snapshot", snapshot: snapshotWith([question, answer, { id: "a2", role: "assistant", text: "", state: "failed", error: { code: "noModel", message: "No model is set." } }], { model: { kind: "noModel" } }) });
+        view.receive({
+            type: "snapshot",
+            snapshot: snapshotWith(
+                [
+                    question,
+                    answer,
+                    {
+                        id: "a2",
+                        role: "assistant",
+                        text: "",
+                        state: "failed",
+                        error: { code: "noModel", message: "No model is set." },
+                    },
+                ],
+                { model: { kind: "noModel" } },
+            ),
+        });
         view.receive({ type: "showHistory" });
         assert.equal(view.$(".messages").getAttribute("aria-live"), "polite");
         const buttons = [...view.document.querySelectorAll("button")];
         assert.ok(buttons.length >= 10);
-        for (const b of buttons) assert.ok(b.getAttribute("aria-label"), `no aria-label: ${b.outerHTML}`);
+        for (const b of buttons)
+            assert.ok(b.getAttribute("aria-label"), `no aria-label: ${b.outerHTML}`);
     });
 
     test("streamed deltas are drawn once per animation frame; finished messages are kept", async () => {
         const view = openView();
         const streaming: Message = { id: "a2", role: "assistant", text: "", state: "streaming" };
-        view.receive({ type: "snapshot", snapshot: snapshotWith([question, answer, { id: "u2", role: "user", text: "More?" }, streaming]) });
+        view.receive({
+            type: "snapshot",
+            snapshot: snapshotWith([
+                question,
+                answer,
+                { id: "u2", role: "user", text: "More?" },
+                streaming,
+            ]),
+        });
         const firstAnswer = view.$('article[data-id="a1"]');
         const growing = view.$('article[data-id="a2"]');
         assert.equal(growing.getAttribute("aria-busy"), "true");
         assert.ok(growing.querySelector(".generating"));
 
-        for (const piece of ["Sure", ", here ", "is **more**"]) view.receive({ type: "delta", messageId: "a2", text: piece });
-        assert.equal(growing.querySelector(".markdown")!.textContent, "", "nothing is drawn before the frame");
+        for (const piece of ["Sure", ", here ", "is **more**"])
+            view.receive({ type: "delta", messageId: "a2", text: piece });
+        assert.equal(
+            growing.querySelector(".markdown")!.textContent,
+            "",
+            "nothing is drawn before the frame",
+        );
         await view.nextFrame();
-        assert.equal(growing.querySelector(".markdown")!.innerHTML, "<p>Sure, here is <strong>more</strong></p>\n");
+        assert.equal(
+            growing.querySelector(".markdown")!.innerHTML,
+            "<p>Sure, here is <strong>more</strong></p>\n",
+        );
         assert.equal(growing.querySelector(".generating"), null);
 
-        view.receive({ type: "snapshot", snapshot: snapshotWith([question, answer, { id: "u2", role: "user", text: "More?" }, { ...streaming, text: "Sure, here is **more**", state: "done" }]) });
-        assert.equal(view.$('article[data-id="a1"]'), firstAnswer, "an unchanged message keeps its element");
+        view.receive({
+            type: "snapshot",
+            snapshot: snapshotWith([
+                question,
+                answer,
+                { id: "u2", role: "user", text: "More?" },
+                { ...streaming, text: "Sure, here is **more**", state: "done" },
+            ]),
+        });
+        assert.equal(
+            view.$('article[data-id="a1"]'),
+            firstAnswer,
+            "an unchanged message keeps its element",
+        );
         assert.equal(view.$('article[data-id="a2"]').getAttribute("aria-busy"), null);
     });
 
@@ -121,7 +204,13 @@ describe("unit: chat webview", () => {
         key(view, input, { key: "Enter" });
         assert.equal(view.posted.length, 2, "an empty message is not sent");
 
-        view.receive({ type: "snapshot", snapshot: snapshotWith([question, { id: "a2", role: "assistant", text: "", state: "streaming" }]) });
+        view.receive({
+            type: "snapshot",
+            snapshot: snapshotWith([
+                question,
+                { id: "a2", role: "assistant", text: "", state: "streaming" },
+            ]),
+        });
         assert.equal(view.$(".send").hidden, true);
         assert.equal(view.$(".stop").hidden, false);
         input.value = "while answering";
@@ -139,7 +228,8 @@ describe("unit: chat webview", () => {
         const view = openView();
         view.receive({ type: "snapshot", snapshot: snapshotWith([question, answer]) });
         view.posted.length = 0;
-        for (const action of ["copy", "insert", "apply"]) view.$(`.code-action[data-action="${action}"]`).click();
+        for (const action of ["copy", "insert", "apply"])
+            view.$(`.code-action[data-action="${action}"]`).click();
         assert.deepEqual(view.posted, [
             { type: "copyCode", code: "sorted([3, 1])\n" },
             { type: "insertCode", code: "sorted([3, 1])\n" },
@@ -161,15 +251,29 @@ describe("unit: chat webview", () => {
 
     test("failed answers offer Retry; a missing model explains the setting and offers set-up; errors offer Restart", () => {
         const view = openView();
-        const failed: Message = { id: "a2", role: "assistant", text: "", state: "failed", error: { code: "noModel", message: "No model is set." } };
-        view.receive({ type: "snapshot", snapshot: snapshotWith([question, failed], { model: { kind: "noModel" } }) });
+        const failed: Message = {
+            id: "a2",
+            role: "assistant",
+            text: "",
+            state: "failed",
+            error: { code: "noModel", message: "No model is set." },
+        };
+        view.receive({
+            type: "snapshot",
+            snapshot: snapshotWith([question, failed], { model: { kind: "noModel" } }),
+        });
         assert.match(view.$(".banner").textContent ?? "", /olmo\.modelPath/);
         view.posted.length = 0;
         view.$('article[data-id="a2"] button[data-command="retry"]').click();
         view.$('article[data-id="a2"] button[data-command="setUpModel"]').click();
         view.$('.banner button[data-command="openModelSettings"]').click();
         view.$('.banner button[data-command="setUpModel"]').click();
-        assert.deepEqual(view.posted, [{ type: "retry", messageId: "a2" }, { type: "setUpModel" }, { type: "openModelSettings" }, { type: "setUpModel" }]);
+        assert.deepEqual(view.posted, [
+            { type: "retry", messageId: "a2" },
+            { type: "setUpModel" },
+            { type: "openModelSettings" },
+            { type: "setUpModel" },
+        ]);
 
         view.receive({ type: "model", model: { kind: "loading", progress: 0.42 } });
         assert.match(view.$(".banner").textContent ?? "", /42%/);
@@ -190,31 +294,85 @@ describe("unit: chat webview", () => {
                 question,
                 { id: "a1", role: "assistant", text: "partial", state: "stopped" },
                 { id: "u2", role: "user", text: "again" },
-                { id: "a2", role: "assistant", text: "long", state: "truncated", droppedMessages: 3 },
+                {
+                    id: "a2",
+                    role: "assistant",
+                    text: "long",
+                    state: "truncated",
+                    droppedMessages: 3,
+                },
             ]),
         });
         assert.match(view.$('article[data-id="a1"] .answer-note').textContent ?? "", /Stopped/);
-        assert.match(view.$('article[data-id="a2"] .answer-note').textContent ?? "", /length limit/);
-        assert.equal(view.$('article[data-id="a2"] .notice').textContent, "3 earlier messages were left out to fit the context.");
+        assert.match(
+            view.$('article[data-id="a2"] .answer-note').textContent ?? "",
+            /length limit/,
+        );
+        assert.equal(
+            view.$('article[data-id="a2"] .notice').textContent,
+            "3 earlier messages were left out to fit the context.",
+        );
     });
 
     test("the context chip shows what would be added and toggles through the extension", () => {
         const view = openView();
         view.receive({ type: "snapshot", snapshot: snapshotWith([]) });
         assert.equal(view.$(".context-chip").hidden, true, "no editor, no chip");
-        view.receive({ type: "context", context: { enabled: false, available: { fileName: "main.ts", path: "src/main.ts", startLine: 3, endLine: 9, wholeFile: false } } });
+        view.receive({
+            type: "context",
+            context: {
+                enabled: false,
+                available: {
+                    fileName: "main.ts",
+                    path: "src/main.ts",
+                    startLine: 3,
+                    endLine: 9,
+                    wholeFile: false,
+                },
+            },
+        });
         const chip = view.$(".context-chip");
         assert.equal(chip.textContent, "main.ts:3-9");
         assert.equal(chip.getAttribute("aria-pressed"), "false");
         view.posted.length = 0;
         chip.click();
         assert.deepEqual(view.posted, [{ type: "setContextEnabled", enabled: true }]);
-        view.receive({ type: "context", context: { enabled: true, available: { fileName: "main.ts", path: "src/main.ts", startLine: 1, endLine: 40, wholeFile: true } } });
+        view.receive({
+            type: "context",
+            context: {
+                enabled: true,
+                available: {
+                    fileName: "main.ts",
+                    path: "src/main.ts",
+                    startLine: 1,
+                    endLine: 40,
+                    wholeFile: true,
+                },
+            },
+        });
         assert.equal(chip.getAttribute("aria-pressed"), "true");
         assert.equal(chip.textContent, "main.ts (whole file)");
-        view.receive({ type: "context", context: { enabled: true, available: { fileName: "main.ts", path: "src/main.ts", startLine: 4, endLine: 4, wholeFile: false } } });
+        view.receive({
+            type: "context",
+            context: {
+                enabled: true,
+                available: {
+                    fileName: "main.ts",
+                    path: "src/main.ts",
+                    startLine: 4,
+                    endLine: 4,
+                    wholeFile: false,
+                },
+            },
+        });
         assert.equal(chip.textContent, "main.ts:4");
-        view.receive({ type: "context", context: { enabled: false, unavailableReason: "big.ts is larger than 8 KB: select the code to add." } });
+        view.receive({
+            type: "context",
+            context: {
+                enabled: false,
+                unavailableReason: "big.ts is larger than 8 KB: select the code to add.",
+            },
+        });
         assert.equal((chip as HTMLButtonElement).disabled, true);
     });
 
@@ -225,13 +383,23 @@ describe("unit: chat webview", () => {
         assert.equal(view.$(".history").hidden, false);
         assert.equal(view.$(".chat").hidden, true);
         const items = view.document.querySelectorAll(".history-list li");
-        assert.deepEqual([...items].map((li) => li.querySelector(".history-title")?.textContent), ["Sorting", "Older chat"]);
+        assert.deepEqual(
+            [...items].map((li) => li.querySelector(".history-title")?.textContent),
+            ["Sorting", "Older chat"],
+        );
         assert.equal(items[0].querySelector(".history-open")?.getAttribute("aria-current"), "true");
         view.posted.length = 0;
         (items[1].querySelector(".history-delete") as HTMLElement).click();
         (items[1].querySelector(".history-open") as HTMLElement).click();
-        assert.deepEqual(view.posted, [{ type: "deleteChat", id: "c0" }, { type: "openChat", id: "c0" }]);
-        assert.equal(view.$(".history").hidden, true, "opening a chat goes back to the conversation");
+        assert.deepEqual(view.posted, [
+            { type: "deleteChat", id: "c0" },
+            { type: "openChat", id: "c0" },
+        ]);
+        assert.equal(
+            view.$(".history").hidden,
+            true,
+            "opening a chat goes back to the conversation",
+        );
         view.receive({ type: "showHistory" });
         key(view, view.document.body, { key: "Escape" });
         assert.equal(view.$(".history").hidden, true);

@@ -3,7 +3,14 @@ import assert from "node:assert/strict";
 import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { ConversationStore, UNREADABLE_FOLDER, newConversation, titleFromText, toModelMessages, userContentForModel } from "../../extension/conversationStore.js";
+import {
+    ConversationStore,
+    UNREADABLE_FOLDER,
+    newConversation,
+    titleFromText,
+    toModelMessages,
+    userContentForModel,
+} from "../../extension/conversationStore.js";
 import type { Conversation, Message, UserMessage } from "../../media/protocol.js";
 
 async function withFolder(body: (folder: string) => Promise<void>): Promise<void> {
@@ -18,7 +25,10 @@ async function withFolder(body: (folder: string) => Promise<void>): Promise<void
 function conversationWith(text: string, updatedAt: number): Conversation {
     const conversation = newConversation(updatedAt);
     conversation.title = titleFromText(text);
-    conversation.messages.push({ id: `u-${updatedAt}`, role: "user", text }, { id: `a-${updatedAt}`, role: "assistant", text: `About ${text}`, state: "done" });
+    conversation.messages.push(
+        { id: `u-${updatedAt}`, role: "user", text },
+        { id: `a-${updatedAt}`, role: "assistant", text: `About ${text}`, state: "done" },
+    );
     return conversation;
 }
 
@@ -32,14 +42,28 @@ describe("unit: conversation store", () => {
             await store.save(newer);
             assert.deepEqual(
                 (await store.list()).map((c) => [c.title, c.messageCount]),
-                [["second chat", 2], ["first chat", 2]],
+                [
+                    ["second chat", 2],
+                    ["first chat", 2],
+                ],
             );
 
             const reopened = new ConversationStore(folder);
-            assert.deepEqual(await reopened.get(older.id), older, "a new store (a reloaded window) reads the files");
+            assert.deepEqual(
+                await reopened.get(older.id),
+                older,
+                "a new store (a reloaded window) reads the files",
+            );
             await reopened.delete(older.id);
-            assert.deepEqual((await reopened.list()).map((c) => c.id), [newer.id]);
-            assert.deepEqual(await readdir(folder), [`${newer.id}.json`], "the file is gone and no temp files remain");
+            assert.deepEqual(
+                (await reopened.list()).map((c) => c.id),
+                [newer.id],
+            );
+            assert.deepEqual(
+                await readdir(folder),
+                [`${newer.id}.json`],
+                "the file is gone and no temp files remain",
+            );
         });
     });
 
@@ -66,7 +90,9 @@ describe("unit: conversation store", () => {
                 saves.push(store.save(conversation));
             }
             await Promise.all(saves);
-            const stored = JSON.parse(await readFile(path.join(folder, `${conversation.id}.json`), "utf8")) as Conversation;
+            const stored = JSON.parse(
+                await readFile(path.join(folder, `${conversation.id}.json`), "utf8"),
+            ) as Conversation;
             assert.equal(stored.messages.length, 22);
             assert.deepEqual(await readdir(folder), [`${conversation.id}.json`]);
         });
@@ -75,32 +101,72 @@ describe("unit: conversation store", () => {
     test("an answer that was streaming when the window closed comes back as stopped", async () => {
         await withFolder(async (folder) => {
             const conversation = conversationWith("interrupted", 1);
-            conversation.messages.push({ id: "live", role: "assistant", text: "partial", state: "streaming" });
+            conversation.messages.push({
+                id: "live",
+                role: "assistant",
+                text: "partial",
+                state: "streaming",
+            });
             await new ConversationStore(folder).save(conversation);
             const restored = await new ConversationStore(folder).get(conversation.id);
-            assert.deepEqual(restored!.messages.at(-1), { id: "live", role: "assistant", text: "partial", state: "stopped" });
+            assert.deepEqual(restored!.messages.at(-1), {
+                id: "live",
+                role: "assistant",
+                text: "partial",
+                state: "stopped",
+            });
         });
     });
 
     test("unreadable files are moved aside and reported once; the rest load", async () => {
         await withFolder(async (folder) => {
             await writeFile(path.join(folder, "broken.json"), "{ not json");
-            await writeFile(path.join(folder, "wrong.json"), JSON.stringify({ id: "wrong", messages: "no" }));
+            await writeFile(
+                path.join(folder, "wrong.json"),
+                JSON.stringify({ id: "wrong", messages: "no" }),
+            );
             await writeFile(path.join(folder, "notes.txt"), "ignored");
             const good = conversationWith("good", 5);
             await writeFile(path.join(folder, `${good.id}.json`), JSON.stringify(good));
             const reports: string[] = [];
             const store = new ConversationStore(folder, (message) => reports.push(message));
-            assert.deepEqual((await store.list()).map((c) => c.id), [good.id]);
+            assert.deepEqual(
+                (await store.list()).map((c) => c.id),
+                [good.id],
+            );
             assert.equal(reports.length, 1);
-            assert.match(reports[0], /^2 saved chats could not be read and were moved to .*unreadable: broken\.json \(.*\); wrong\.json \(not a conversation\)$/);
+            assert.match(
+                reports[0],
+                /^2 saved chats could not be read and were moved to .*unreadable: broken\.json \(.*\); wrong\.json \(not a conversation\)$/,
+            );
             const movedAside = await readdir(path.join(folder, UNREADABLE_FOLDER));
-            assert.deepEqual(movedAside.map((name) => name.replace(/^\d+-/, "")).sort(), ["broken.json", "wrong.json"]);
-            assert.equal(await readFile(path.join(folder, UNREADABLE_FOLDER, movedAside.find((n) => n.endsWith("broken.json"))!), "utf8"), "{ not json", "kept as it was");
-            assert.deepEqual((await readdir(folder)).sort(), [`${good.id}.json`, "notes.txt", UNREADABLE_FOLDER].sort());
+            assert.deepEqual(movedAside.map((name) => name.replace(/^\d+-/, "")).sort(), [
+                "broken.json",
+                "wrong.json",
+            ]);
+            assert.equal(
+                await readFile(
+                    path.join(
+                        folder,
+                        UNREADABLE_FOLDER,
+                        movedAside.find((n) => n.endsWith("broken.json"))!,
+                    ),
+                    "utf8",
+                ),
+                "{ not json",
+                "kept as it was",
+            );
+            assert.deepEqual(
+                (await readdir(folder)).sort(),
+                [`${good.id}.json`, "notes.txt", UNREADABLE_FOLDER].sort(),
+            );
 
             const reloaded: string[] = [];
-            assert.equal((await new ConversationStore(folder, (message) => reloaded.push(message)).list()).length, 1);
+            assert.equal(
+                (await new ConversationStore(folder, (message) => reloaded.push(message)).list())
+                    .length,
+                1,
+            );
             assert.deepEqual(reloaded, [], "the next window is not told again");
         });
     });
@@ -114,9 +180,16 @@ describe("unit: conversation store", () => {
             await utimes(old, new Date(0), new Date(0));
             await writeFile(path.join(folder, `${good.id}.json.young.tmp`), "{ half");
             const reports: string[] = [];
-            assert.equal((await new ConversationStore(folder, (message) => reports.push(message)).list()).length, 1);
+            assert.equal(
+                (await new ConversationStore(folder, (message) => reports.push(message)).list())
+                    .length,
+                1,
+            );
             assert.deepEqual(reports, []);
-            assert.deepEqual((await readdir(folder)).sort(), [`${good.id}.json`, `${good.id}.json.young.tmp`]);
+            assert.deepEqual((await readdir(folder)).sort(), [
+                `${good.id}.json`,
+                `${good.id}.json.young.tmp`,
+            ]);
         });
     });
 
@@ -133,7 +206,10 @@ describe("unit: conversation store", () => {
         await withFolder(async (folder) => {
             const store = new ConversationStore(folder);
             for (const id of ["../escape", "a/b", "", "x".repeat(65), "C:\\x"]) {
-                await assert.rejects(store.save({ ...newConversation(), id }), /Invalid conversation id/);
+                await assert.rejects(
+                    store.save({ ...newConversation(), id }),
+                    /Invalid conversation id/,
+                );
                 await assert.rejects(store.delete(id), /Invalid conversation id/);
             }
             assert.equal(await store.get("../escape"), undefined);
@@ -143,7 +219,10 @@ describe("unit: conversation store", () => {
 
 describe("unit: conversation to model messages", () => {
     test("titles come from the first non-empty line, shortened", () => {
-        assert.equal(titleFromText("\n  How do   I sort a list?\nIn Python."), "How do I sort a list?");
+        assert.equal(
+            titleFromText("\n  How do   I sort a list?\nIn Python."),
+            "How do I sort a list?",
+        );
         assert.equal(titleFromText("   \n "), "New chat");
         const long = titleFromText("word ".repeat(40));
         assert.ok(long.length <= 60 && long.endsWith("…"), long);
@@ -152,7 +231,13 @@ describe("unit: conversation to model messages", () => {
     test("the system prompt goes first; failed, streaming and empty answers are left out", () => {
         const messages: Message[] = [
             { id: "1", role: "user", text: "hi" },
-            { id: "2", role: "assistant", text: "", state: "failed", error: { code: "crashed", message: "boom" } },
+            {
+                id: "2",
+                role: "assistant",
+                text: "",
+                state: "failed",
+                error: { code: "crashed", message: "boom" },
+            },
             { id: "3", role: "user", text: "hi again" },
             { id: "4", role: "assistant", text: "hello", state: "done" },
             { id: "5", role: "user", text: "stop early" },
@@ -170,15 +255,27 @@ describe("unit: conversation to model messages", () => {
             { role: "assistant", content: "partial" },
             { role: "user", content: "last" },
         ]);
-        assert.equal(toModelMessages(messages, "  ")[0].role, "user", "a blank system prompt sends none");
+        assert.equal(
+            toModelMessages(messages, "  ")[0].role,
+            "user",
+            "a blank system prompt sends none",
+        );
     });
 
     test("a message answered through a prompt the sidecar built (explain) sends that prompt later", () => {
         const messages: Message[] = [
-            { id: "1", role: "user", text: "Explain this code. `a.ts`, lines 1-2:\n\n```ts\nx()\n```", prompt: "Explain the following TypeScript from a.ts ..." },
+            {
+                id: "1",
+                role: "user",
+                text: "Explain this code. `a.ts`, lines 1-2:\n\n```ts\nx()\n```",
+                prompt: "Explain the following TypeScript from a.ts ...",
+            },
             { id: "2", role: "assistant", text: "It calls x.", state: "done" },
         ];
-        assert.deepEqual(toModelMessages(messages, "").map((m) => m.content), ["Explain the following TypeScript from a.ts ...", "It calls x."]);
+        assert.deepEqual(
+            toModelMessages(messages, "").map((m) => m.content),
+            ["Explain the following TypeScript from a.ts ...", "It calls x."],
+        );
     });
 
     test("attached code goes before the question in a fence longer than its backtick runs", () => {
@@ -186,12 +283,35 @@ describe("unit: conversation to model messages", () => {
             id: "1",
             role: "user",
             text: "What does this do?",
-            context: { fileName: "a.md", path: "docs/a.md", language: "markdown", startLine: 3, endLine: 5, wholeFile: false, text: "```js\nx()\n```" },
+            context: {
+                fileName: "a.md",
+                path: "docs/a.md",
+                language: "markdown",
+                startLine: 3,
+                endLine: 5,
+                wholeFile: false,
+                text: "```js\nx()\n```",
+            },
         };
-        assert.equal(userContentForModel(message), "From `docs/a.md` (lines 3-5):\n\n````markdown\n```js\nx()\n```\n````\n\nWhat does this do?");
-        const whole: UserMessage = { ...message, context: { ...message.context!, wholeFile: true, text: "plain\n" } };
-        assert.equal(userContentForModel(whole), "From `docs/a.md`:\n\n```markdown\nplain\n```\n\nWhat does this do?");
-        const oneLine: UserMessage = { ...message, context: { ...message.context!, startLine: 7, endLine: 7, text: "x" } };
-        assert.equal(userContentForModel(oneLine), "From `docs/a.md` (line 7):\n\n```markdown\nx\n```\n\nWhat does this do?");
+        assert.equal(
+            userContentForModel(message),
+            "From `docs/a.md` (lines 3-5):\n\n````markdown\n```js\nx()\n```\n````\n\nWhat does this do?",
+        );
+        const whole: UserMessage = {
+            ...message,
+            context: { ...message.context!, wholeFile: true, text: "plain\n" },
+        };
+        assert.equal(
+            userContentForModel(whole),
+            "From `docs/a.md`:\n\n```markdown\nplain\n```\n\nWhat does this do?",
+        );
+        const oneLine: UserMessage = {
+            ...message,
+            context: { ...message.context!, startLine: 7, endLine: 7, text: "x" },
+        };
+        assert.equal(
+            userContentForModel(oneLine),
+            "From `docs/a.md` (line 7):\n\n```markdown\nx\n```\n\nWhat does this do?",
+        );
     });
 });

@@ -7,7 +7,11 @@ describe("unit: streaming delta batcher", () => {
         t.mock.timers.enable({ apis: ["setTimeout"] });
         let now = 0;
         const sent: string[] = [];
-        const batcher = new DeltaBatcher((d) => sent.push(d.replace ? `[replace]${d.text}` : d.text), 16, () => now);
+        const batcher = new DeltaBatcher(
+            (d) => sent.push(d.replace ? `[replace]${d.text}` : d.text),
+            16,
+            () => now,
+        );
         batcher.push({ text: "Hel" });
         assert.deepEqual(sent, ["Hel"]);
         now = 5;
@@ -20,14 +24,22 @@ describe("unit: streaming delta batcher", () => {
         assert.deepEqual(sent, ["Hel", "lo, wor"]);
         now = 40;
         batcher.push({ text: "ld" });
-        assert.deepEqual(sent, ["Hel", "lo, wor", "ld"], "after the interval a delta goes out at once");
+        assert.deepEqual(
+            sent,
+            ["Hel", "lo, wor", "ld"],
+            "after the interval a delta goes out at once",
+        );
     });
 
     test("flush sends what is pending and nothing twice; empty text is ignored", (t) => {
         t.mock.timers.enable({ apis: ["setTimeout"] });
         let now = 0;
         const sent: string[] = [];
-        const batcher = new DeltaBatcher((d) => sent.push(d.replace ? `[replace]${d.text}` : d.text), 16, () => now);
+        const batcher = new DeltaBatcher(
+            (d) => sent.push(d.replace ? `[replace]${d.text}` : d.text),
+            16,
+            () => now,
+        );
         batcher.push({ text: "a" });
         batcher.push({ text: "" });
         now = 1;
@@ -43,7 +55,11 @@ describe("unit: streaming delta batcher", () => {
         t.mock.timers.enable({ apis: ["setTimeout"] });
         let now = 0;
         const sent: string[] = [];
-        const batcher = new DeltaBatcher((d) => sent.push(d.replace ? `[replace]${d.text}` : d.text), 16, () => now);
+        const batcher = new DeltaBatcher(
+            (d) => sent.push(d.replace ? `[replace]${d.text}` : d.text),
+            16,
+            () => now,
+        );
         batcher.push({ text: "x" });
         now = 1;
         batcher.push({ text: "pending" });

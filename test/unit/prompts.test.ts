@@ -5,7 +5,12 @@ import { explainPrompt, fenceFor, languageName, rewritePrompt } from "../../side
 describe("unit: explain and rewrite prompts", () => {
     test("explain: exact text with language, file and lines", () => {
         assert.equal(
-            explainPrompt({ code: "const x = 1;\n", language: "typescript", fileName: "src/a.ts", lines: "3-4" }),
+            explainPrompt({
+                code: "const x = 1;\n",
+                language: "typescript",
+                fileName: "src/a.ts",
+                lines: "3-4",
+            }),
             "Explain what this TypeScript code from src/a.ts (lines 3-4) does. Start with a one-sentence summary, " +
                 "then walk through the important steps, then point out anything surprising or risky. Be concise.\n\n" +
                 "```typescript\nconst x = 1;\n```",
@@ -22,7 +27,12 @@ describe("unit: explain and rewrite prompts", () => {
 
     test("rewrite: exact text asking for code only", () => {
         assert.equal(
-            rewritePrompt({ code: "def f(x):\n  return x*2", language: "python", fileName: "m.py", instruction: "Add types" }),
+            rewritePrompt({
+                code: "def f(x):\n  return x*2",
+                language: "python",
+                fileName: "m.py",
+                instruction: "Add types",
+            }),
             "Rewrite this Python code from m.py.\nInstruction: Add types\n\n" +
                 "Reply with only the complete rewritten code in one python code block. " +
                 "No explanation before or after it. Keep the original indentation style.\n\n" +
@@ -34,7 +44,11 @@ describe("unit: explain and rewrite prompts", () => {
         assert.equal(fenceFor("no ticks"), "```");
         assert.equal(fenceFor("has ``` inside"), "````");
         assert.equal(fenceFor("````` five"), "``````");
-        const prompt = rewritePrompt({ code: "```js\nx\n```", language: "markdown", instruction: "fix" });
+        const prompt = rewritePrompt({
+            code: "```js\nx\n```",
+            language: "markdown",
+            instruction: "fix",
+        });
         assert.ok(prompt.endsWith("````markdown\n```js\nx\n```\n````"));
     });
 

@@ -6,7 +6,8 @@ describe("unit: protocol", () => {
     test("error codes are unique and map back to their names", () => {
         const codes = Object.values(ErrorCodes);
         assert.equal(new Set(codes).size, codes.length);
-        for (const name of Object.keys(ErrorCodes) as ErrorCode[]) assert.equal(errorCodeName(ErrorCodes[name]), name);
+        for (const name of Object.keys(ErrorCodes) as ErrorCode[])
+            assert.equal(errorCodeName(ErrorCodes[name]), name);
         assert.equal(errorCodeName(12345), undefined);
     });
 

@@ -19,16 +19,25 @@ describe("unit: rewrite edits", () => {
         const body = "    const sum = a + b;\n    return sum;\n";
 
         test("re-applies the selection's indentation when the model dropped it", () => {
-            assert.equal(fitReplacement("const total = a + b;\nreturn total;", lf(body)), "    const total = a + b;\n    return total;\n");
+            assert.equal(
+                fitReplacement("const total = a + b;\nreturn total;", lf(body)),
+                "    const total = a + b;\n    return total;\n",
+            );
         });
 
         test("keeps the model's relative indentation under the re-applied one", () => {
-            assert.equal(fitReplacement("if (x) {\n  y();\n}", lf(body)), "    if (x) {\n      y();\n    }\n");
+            assert.equal(
+                fitReplacement("if (x) {\n  y();\n}", lf(body)),
+                "    if (x) {\n      y();\n    }\n",
+            );
         });
 
         test("leaves code that kept the indentation, or indented deeper, as it is", () => {
             assert.equal(fitReplacement("    a();\n    b();", lf(body)), "    a();\n    b();\n");
-            assert.equal(fitReplacement("      a();\n      b();", lf(body)), "      a();\n      b();\n");
+            assert.equal(
+                fitReplacement("      a();\n      b();", lf(body)),
+                "      a();\n      b();\n",
+            );
         });
 
         test("replaces a shallower indentation with the original's", () => {
@@ -41,10 +50,19 @@ describe("unit: rewrite edits", () => {
 
         test("a selection that starts after the indentation: the first line gets none, the others get it back", () => {
             const original = lf("const sum = a + b;\n    return sum;", "    ");
-            assert.equal(fitReplacement("const total = a + b;\nreturn total;", original), "const total = a + b;\n    return total;");
-            assert.equal(fitReplacement("const total = a + b;\n    return total;", original), "const total = a + b;\n    return total;");
+            assert.equal(
+                fitReplacement("const total = a + b;\nreturn total;", original),
+                "const total = a + b;\n    return total;",
+            );
+            assert.equal(
+                fitReplacement("const total = a + b;\n    return total;", original),
+                "const total = a + b;\n    return total;",
+            );
             // Indented like the whole line in the file: the first line's indentation is already there.
-            assert.equal(fitReplacement("    const total = a + b;\n    return total;", original), "const total = a + b;\n    return total;");
+            assert.equal(
+                fitReplacement("    const total = a + b;\n    return total;", original),
+                "const total = a + b;\n    return total;",
+            );
         });
 
         test("a selection that starts after code on an indented line: the lines below keep their depth", () => {
@@ -58,21 +76,36 @@ describe("unit: rewrite edits", () => {
         });
 
         test("unindented code is left alone", () => {
-            assert.equal(fitReplacement("function f() {\n  return 1;\n}", lf("function g() {\n    return 2;\n}\n")), "function f() {\n  return 1;\n}\n");
+            assert.equal(
+                fitReplacement(
+                    "function f() {\n  return 1;\n}",
+                    lf("function g() {\n    return 2;\n}\n"),
+                ),
+                "function f() {\n  return 1;\n}\n",
+            );
         });
     });
 
     describe("tabs and spaces", () => {
         test("a tab-indented selection gets its tabs back, not spaces", () => {
-            assert.equal(fitReplacement("a();\nb();", lf("\t\tx();\n\t\ty();\n")), "\t\ta();\n\t\tb();\n");
+            assert.equal(
+                fitReplacement("a();\nb();", lf("\t\tx();\n\t\ty();\n")),
+                "\t\ta();\n\t\tb();\n",
+            );
         });
 
         test("the model's spaces in place of the original's tabs are replaced by the tabs", () => {
-            assert.equal(fitReplacement("        a();\n            b();", lf("\t\tx();\n\t\ty();\n")), "\t\ta();\n\t\t    b();\n");
+            assert.equal(
+                fitReplacement("        a();\n            b();", lf("\t\tx();\n\t\ty();\n")),
+                "\t\ta();\n\t\t    b();\n",
+            );
         });
 
         test("code that kept the tabs is unchanged", () => {
-            assert.equal(fitReplacement("\ta();\n\t\tb();", lf("\tx();\n\ty();")), "\ta();\n\t\tb();");
+            assert.equal(
+                fitReplacement("\ta();\n\t\tb();", lf("\tx();\n\ty();")),
+                "\ta();\n\t\tb();",
+            );
         });
 
         test("commonIndent compares characters: a tab and spaces share nothing", () => {
@@ -99,7 +132,10 @@ describe("unit: rewrite edits", () => {
 
     describe("CRLF documents", () => {
         test("the replacement uses the document's CRLF, whatever the model wrote", () => {
-            assert.equal(fitReplacement("a();\nb();", crlf("  x();\r\n  y();\r\n")), "  a();\r\n  b();\r\n");
+            assert.equal(
+                fitReplacement("a();\nb();", crlf("  x();\r\n  y();\r\n")),
+                "  a();\r\n  b();\r\n",
+            );
             assert.equal(fitReplacement("a();\r\nb();\r\n", crlf("x();\r\ny();")), "a();\r\nb();");
         });
 
@@ -128,24 +164,43 @@ describe("unit: rewrite edits", () => {
     });
 
     describe("accepting", () => {
-        const ready = { state: "done" as const, replacement: "y();\n", originalText: "x();\n", fileName: "a.js", versionAtStart: 3, versionNow: 3 };
+        const ready = {
+            state: "done" as const,
+            replacement: "y();\n",
+            originalText: "x();\n",
+            fileName: "a.js",
+            versionAtStart: 3,
+            versionNow: 3,
+        };
 
         test("a finished proposal on an unchanged document may be accepted", () => {
             assert.equal(acceptRefusal(ready), undefined);
         });
 
         test("a document edited since the request is refused, saying why", () => {
-            assert.match(acceptRefusal({ ...ready, versionNow: 4 }) ?? "", /a\.js changed after the rewrite started/);
+            assert.match(
+                acceptRefusal({ ...ready, versionNow: 4 }) ?? "",
+                /a\.js changed after the rewrite started/,
+            );
             // Even while the proposal still streams: it can never apply.
-            assert.match(acceptRefusal({ ...ready, state: "streaming", versionNow: 4 }) ?? "", /changed/);
+            assert.match(
+                acceptRefusal({ ...ready, state: "streaming", versionNow: 4 }) ?? "",
+                /changed/,
+            );
         });
 
         test("a closed document is refused", () => {
-            assert.match(acceptRefusal({ ...ready, versionNow: undefined }) ?? "", /a\.js was closed/);
+            assert.match(
+                acceptRefusal({ ...ready, versionNow: undefined }) ?? "",
+                /a\.js was closed/,
+            );
         });
 
         test("a proposal still streaming is refused", () => {
-            assert.match(acceptRefusal({ ...ready, state: "streaming" }) ?? "", /still being written/);
+            assert.match(
+                acceptRefusal({ ...ready, state: "streaming" }) ?? "",
+                /still being written/,
+            );
         });
 
         test("an empty or unchanged proposal is refused", () => {
@@ -164,7 +219,8 @@ describe("unit: rewrite edits", () => {
 
         test("custom instructions are remembered most recent first, without duplicates, at most five", () => {
             let recent: string[] = [];
-            for (const text of ["one", "two", "three", "two", "four", "five", "six"]) recent = rememberInstruction(recent, text);
+            for (const text of ["one", "two", "three", "two", "four", "five", "six"])
+                recent = rememberInstruction(recent, text);
             assert.deepEqual(recent, ["six", "five", "four", "two", "three"]);
             assert.equal(recent.length, RECENT_INSTRUCTIONS_KEPT);
         });
@@ -174,7 +230,10 @@ describe("unit: rewrite edits", () => {
             assert.deepEqual(rememberInstruction(recent, REWRITE_PRESETS[0].instruction), recent);
             assert.deepEqual(rememberInstruction(recent, "Simplify"), recent);
             assert.deepEqual(rememberInstruction(recent, "   "), recent);
-            assert.deepEqual(rememberInstruction(recent, "  use async/await "), ["use async/await", "earlier"]);
+            assert.deepEqual(rememberInstruction(recent, "  use async/await "), [
+                "use async/await",
+                "earlier",
+            ]);
         });
     });
 });

@@ -22,7 +22,8 @@ describe("unit: webview protocol", () => {
             { type: "restartModel" },
             { type: "showLog" },
         ];
-        for (const message of messages) assert.ok(isWebviewToHost(message), JSON.stringify(message));
+        for (const message of messages)
+            assert.ok(isWebviewToHost(message), JSON.stringify(message));
     });
 
     test("refuses unknown types and missing or mistyped fields", () => {
@@ -44,8 +45,24 @@ describe("unit: webview protocol", () => {
     });
 
     test("only http(s) links can be opened", () => {
-        for (const href of ["https://example.org", "http://localhost:8080/x", " HTTPS://EXAMPLE.ORG "]) assert.ok(isOpenableLink(href), href);
-        for (const href of ["command:workbench.action.terminal.new", "javascript:alert(1)", "file:///etc/passwd", "data:text/html,x", "vscode://settings", "//example.org", "https:", "https:// x", "mailto:a@b.c", ""]) {
+        for (const href of [
+            "https://example.org",
+            "http://localhost:8080/x",
+            " HTTPS://EXAMPLE.ORG ",
+        ])
+            assert.ok(isOpenableLink(href), href);
+        for (const href of [
+            "command:workbench.action.terminal.new",
+            "javascript:alert(1)",
+            "file:///etc/passwd",
+            "data:text/html,x",
+            "vscode://settings",
+            "//example.org",
+            "https:",
+            "https:// x",
+            "mailto:a@b.c",
+            "",
+        ]) {
             assert.equal(isOpenableLink(href), false, href);
         }
     });
