@@ -1,25 +1,25 @@
 // The model engine: one model, one llama context, a sequence per active conversation (least
 // recently used reclaimed), requests of one conversation in order, streaming and cancellation.
-import { open, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { randomInt } from "node:crypto";
 import {
     getLlama,
     ggufFileQuantNames,
     LlamaChat,
     LlamaLogLevel,
-    readGgufFileInfo,
     TokenBias,
     type Llama,
     type LlamaContext,
     type LlamaContextSequence,
     type LlamaModel,
-    type GgufFileInfo,
     type Token,
     type Tokenizer,
 } from "node-llama-cpp";
 import { Olmo2ChatWrapper, toChatHistory } from "./chatWrapper.js";
 import { ContextOverflowError, fitToContext } from "./contextFit.js";
 import { errorText, isMemoryError, SidecarError } from "./errors.js";
+import { checkModelFile, type ModelHeader } from "./modelFiles.js";
+import { RequestScheduler, type CancelSignal, type Slot } from "./scheduler.js";
 import {
     draftUsage,
     generatedTokens,
@@ -40,20 +40,8 @@ import type {
 
 export const DEFAULT_CONTEXT_SIZE = 4096;
 export const DEFAULT_MAX_TOKENS = 1024;
-/**
- * Generation requests that may wait (for a free sequence, or for their conversation's previous
- * request) at once; one more is refused at once with `busy` instead of piling up.
- */
-export const MAX_QUEUED_REQUESTS = 16;
 /** Out of memory at load, the context is halved down to this before giving up. */
 const MIN_FALLBACK_CONTEXT_SIZE = 512;
-/** llama.cpp aborts the whole process on an OLMo-2 header outside these (LLAMA_MAX_LAYERS is 512). */
-const MAX_LAYERS = 512;
-
-export interface CancelSignal {
-    readonly isCancellationRequested: boolean;
-    onCancellationRequested(listener: () => void): { dispose(): void };
-}
 
 interface Loaded {
     llama: Llama;
@@ -61,21 +49,6 @@ interface Loaded {
     context: LlamaContext;
     wrapper: Olmo2ChatWrapper;
     info: ModelInfo;
-    slots: Slot[];
-}
-
-interface Slot {
-    sequence: LlamaContextSequence;
-    conversationId?: string;
-    busy: boolean;
-    lastUsed: number;
-}
-
-/** A generation request waiting for its turn. */
-interface Waiter {
-    conversationId: string;
-    start(slot: Slot): void;
-    fail(error: SidecarError): void;
 }
 
 export interface EngineEvents {
@@ -87,10 +60,7 @@ export class Engine {
     private readonly llamas = new Map<GpuChoice, Promise<Llama>>();
     private loaded?: Loaded;
     private loadChain: Promise<unknown> = Promise.resolve();
-    /** Waiting requests, oldest first. */
-    private readonly queue: Waiter[] = [];
-    /** Conversations with a request holding a sequence. */
-    private readonly activeConversations = new Set<string>();
+    private readonly scheduler = new RequestScheduler<LlamaContextSequence>();
     private readonly running = new Set<AbortController>();
     /** llama.cpp's error lines since the current load step began: its exceptions say only "Failed to ...". */
     private llamaErrors: string[] = [];
@@ -119,13 +89,12 @@ export class Engine {
     async unload(): Promise<void> {
         const loaded = this.loaded;
         this.loaded = undefined;
-        for (const waiter of this.queue.splice(0))
-            waiter.fail(
-                new SidecarError(
-                    "modelNotLoaded",
-                    "The model was unloaded before this request started.",
-                ),
-            );
+        this.scheduler.clear(
+            new SidecarError(
+                "modelNotLoaded",
+                "The model was unloaded before this request started.",
+            ),
+        );
         for (const abort of this.running) abort.abort();
         if (loaded) {
             await loaded.context.dispose();
@@ -166,9 +135,6 @@ export class Engine {
             sequences,
         });
         try {
-            const slots: Slot[] = [];
-            for (let i = 0; i < sequences; i++)
-                slots.push({ sequence: context.getSequence(), busy: false, lastUsed: 0 });
             const metadata = model.fileInfo.metadata;
             const fileType = metadata.general.file_type;
             const info: ModelInfo = {
@@ -195,7 +161,10 @@ export class Engine {
                 ramBytes: Math.max(0, process.memoryUsage().rss - ramBefore),
                 fallback,
             };
-            this.loaded = { llama, model, context, wrapper: new Olmo2ChatWrapper(), info, slots };
+            this.loaded = { llama, model, context, wrapper: new Olmo2ChatWrapper(), info };
+            this.scheduler.setSequences(
+                Array.from({ length: sequences }, () => context.getSequence()),
+            );
             this.events.log(
                 `loaded ${info.name} (${info.quantization}) on ${info.backend}, ${info.gpuLayers}/${info.totalLayers} layers on GPU, ` +
                     `context ${info.contextSize}, ${threads} threads, in ${info.loadMs} ms${fallback ? ` (${fallback})` : ""}`,
@@ -403,13 +372,13 @@ export class Engine {
     ): Promise<ChatResult> {
         const arrived = performance.now();
         this.requireModel();
-        const slot = await this.waitForTurn(conversationId, cancel);
+        const slot = await this.scheduler.acquire(conversationId, cancel);
         if (!slot) return cancelledBeforeStart(arrived, this.loaded?.info.contextSize ?? 0);
         try {
             await this.prepareSlot(slot, conversationId, options.promptLookup === true);
             return await this.generate(slot, messages, sampling, onDelta, cancel, arrived);
         } finally {
-            this.release(slot, conversationId);
+            this.scheduler.release(slot, conversationId);
         }
     }
 
@@ -440,7 +409,7 @@ export class Engine {
      * cache goes too, which costs nothing: rewrites are one-off conversations, always started afresh).
      */
     private async prepareSlot(
-        slot: Slot,
+        slot: Slot<LlamaContextSequence>,
         conversationId: string,
         promptLookup: boolean,
     ): Promise<void> {
@@ -457,7 +426,7 @@ export class Engine {
     }
 
     private async generate(
-        slot: Slot,
+        slot: Slot<LlamaContextSequence>,
         messages: readonly ChatMessage[],
         sampling: Sampling,
         onDelta: (text: string) => void,
@@ -570,79 +539,6 @@ export class Engine {
         }
     }
 
-    /**
-     * Waits until this request may run: no earlier request of its conversation is queued or
-     * running, and a sequence is idle. Resolves with the sequence (marked busy), or with nothing
-     * when cancelled while waiting, at once.
-     */
-    private waitForTurn(conversationId: string, cancel: CancelSignal): Promise<Slot | undefined> {
-        if (cancel.isCancellationRequested) return Promise.resolve(undefined);
-        if (this.queue.length >= MAX_QUEUED_REQUESTS && !this.canStart(conversationId)) {
-            throw new SidecarError(
-                "busy",
-                `The model is busy with ${MAX_QUEUED_REQUESTS} waiting requests; try again shortly.`,
-            );
-        }
-        return new Promise((resolve, reject) => {
-            const listener = cancel.onCancellationRequested(() => {
-                const at = this.queue.indexOf(waiter);
-                if (at >= 0) this.queue.splice(at, 1);
-                resolve(undefined);
-            });
-            const waiter: Waiter = {
-                conversationId,
-                start: (slot) => {
-                    listener.dispose();
-                    resolve(slot);
-                },
-                fail: (error) => {
-                    listener.dispose();
-                    reject(error);
-                },
-            };
-            this.queue.push(waiter);
-            this.startWaiting();
-        });
-    }
-
-    private canStart(conversationId: string): boolean {
-        return (
-            !this.activeConversations.has(conversationId) &&
-            !this.queue.some((w) => w.conversationId === conversationId) &&
-            this.idleSlot(conversationId) !== undefined
-        );
-    }
-
-    /** Starts, oldest first, every waiting request whose conversation is free, while sequences are idle. */
-    private startWaiting(): void {
-        for (const waiter of [...this.queue]) {
-            if (this.activeConversations.has(waiter.conversationId)) continue;
-            const slot = this.idleSlot(waiter.conversationId);
-            if (!slot) return;
-            this.queue.splice(this.queue.indexOf(waiter), 1);
-            slot.busy = true;
-            this.activeConversations.add(waiter.conversationId);
-            waiter.start(slot);
-        }
-    }
-
-    /** The conversation's own sequence if idle, else a free one, else the least recently used idle one. */
-    private idleSlot(conversationId: string): Slot | undefined {
-        const idle = this.loaded?.slots.filter((s) => !s.busy) ?? [];
-        return (
-            idle.find((s) => s.conversationId === conversationId) ??
-            idle.find((s) => s.conversationId === undefined) ??
-            idle.sort((a, b) => a.lastUsed - b.lastUsed)[0]
-        );
-    }
-
-    private release(slot: Slot, conversationId: string): void {
-        slot.busy = false;
-        slot.lastUsed = performance.now();
-        this.activeConversations.delete(conversationId);
-        this.startWaiting();
-    }
-
     private setState(state: SidecarState): void {
         this.state = state;
         this.events.status(state);
@@ -653,138 +549,6 @@ export class Engine {
         for (const llama of this.llamas.values())
             await (await llama.catch(() => undefined))?.dispose();
     }
-}
-
-/** What loading needs from a checked header. */
-interface ModelHeader {
-    trainContextSize: number;
-    blockCount: number;
-}
-
-/** GGUF's fixed start: magic, version, tensor count, metadata entry count. */
-const GGUF_PREFIX_BYTES = 24;
-/** The smallest tensor description (one-byte name, one dimension), to bound how many a file can hold. */
-const MIN_TENSOR_INFO_BYTES = 8 + 1 + 4 + 8 + 4 + 8;
-/** The smallest metadata entry (one-byte key, one-byte value). */
-const MIN_METADATA_ENTRY_BYTES = 8 + 1 + 4 + 1;
-
-async function checkModelFile(modelPath: string): Promise<ModelHeader> {
-    if (typeof modelPath !== "string" || modelPath.trim() === "") {
-        throw new SidecarError(
-            "modelMissing",
-            "No model file is set. Set olmo.modelPath to a .gguf file.",
-        );
-    }
-    const info = await stat(modelPath).catch(() => undefined);
-    if (!info)
-        throw new SidecarError(
-            "modelMissing",
-            `Model file not found: ${modelPath}. Check olmo.modelPath.`,
-        );
-    if (info.isDirectory())
-        throw new SidecarError("modelInvalid", `${modelPath} is a folder, not a .gguf file.`);
-    if (info.size === 0)
-        throw new SidecarError(
-            "modelInvalid",
-            `${modelPath} is empty (0 bytes); download it again.`,
-        );
-    let header: GgufFileInfo;
-    try {
-        await checkCounts(modelPath, info.size);
-        header = await readGgufFileInfo(modelPath, { readTensorInfo: true });
-        // llama.cpp checks every tensor's bounds too, but with a less helpful message.
-        const lastTensorStart =
-            header.tensorInfo?.reduce((end, t) => Math.max(end, Number(t.fileOffset)), 0) ?? 0;
-        if (lastTensorStart >= info.size) throw new Error("the file ends before its last tensor");
-    } catch (error) {
-        throw new SidecarError(
-            "modelInvalid",
-            `${modelPath} is not a valid GGUF model (${errorText(error)}). It may be truncated or another format; download it again.`,
-        );
-    }
-    const architecture = header.metadata.general.architecture;
-    if (architecture !== "olmo2") {
-        throw new SidecarError(
-            "unsupportedArchitecture",
-            `${modelPath} is a "${architecture}" model. OLMo Local formats prompts for OLMo-2 (olmo2) models only; choose an OLMo-2 GGUF.`,
-        );
-    }
-    return checkHyperparameters(modelPath, header);
-}
-
-/** The counts at the start of the file, against its size, before anything is allocated for them. */
-async function checkCounts(modelPath: string, size: number): Promise<void> {
-    const file = await open(modelPath, "r");
-    try {
-        const { buffer, bytesRead } = await file.read(
-            Buffer.alloc(GGUF_PREFIX_BYTES),
-            0,
-            GGUF_PREFIX_BYTES,
-            0,
-        );
-        if (bytesRead < GGUF_PREFIX_BYTES || buffer.toString("latin1", 0, 4) !== "GGUF")
-            throw new Error("it does not start with the GGUF signature");
-        const room = BigInt(size - GGUF_PREFIX_BYTES);
-        const tensors = buffer.readBigUInt64LE(8);
-        if (tensors * BigInt(MIN_TENSOR_INFO_BYTES) > room)
-            throw new Error(
-                `its header claims ${tensors} tensors, more than a file of ${size} bytes can describe`,
-            );
-        const entries = buffer.readBigUInt64LE(16);
-        if (entries * BigInt(MIN_METADATA_ENTRY_BYTES) > room)
-            throw new Error(
-                `its header claims ${entries} metadata entries, more than a file of ${size} bytes can hold`,
-            );
-    } finally {
-        await file.close();
-    }
-}
-
-/**
- * The OLMo-2 hyperparameters, each within what llama.cpp can take: outside them it aborts the
- * whole process (an assertion, or a division by zero) instead of failing the load.
- */
-function checkHyperparameters(modelPath: string, header: GgufFileInfo): ModelHeader {
-    const value = (key: string): unknown =>
-        key
-            .split(".")
-            .reduce<unknown>(
-                (node, part) =>
-                    node !== null && typeof node === "object"
-                        ? (node as Record<string, unknown>)[part]
-                        : undefined,
-                header.architectureMetadata,
-            );
-    const impossible = (key: string, expected: string): never => {
-        const found = value(key);
-        throw new SidecarError(
-            "modelInvalid",
-            `${modelPath} has an impossible header: olmo2.${key} is ${typeof found === "string" ? JSON.stringify(found) : String(found)} (expected ${expected}). ` +
-                `The file is damaged or was converted wrongly; download it again.`,
-        );
-    };
-    const whole = (key: string, min: number, max: number): number => {
-        const found = value(key);
-        return typeof found === "number" && Number.isInteger(found) && found >= min && found <= max
-            ? found
-            : impossible(key, `a whole number from ${min} to ${max}`);
-    };
-    const blockCount = whole("block_count", 1, MAX_LAYERS);
-    const width = whole("embedding_length", 1, 1 << 16);
-    whole("feed_forward_length", 1, 1 << 20);
-    const heads = whole("attention.head_count", 1, width);
-    if (value("attention.head_count_kv") !== undefined) whole("attention.head_count_kv", 1, heads);
-    const trainContextSize = whole("context_length", 1, 1 << 24);
-    const epsilon = value("attention.layer_norm_rms_epsilon");
-    if (typeof epsilon !== "number" || !(epsilon > 0 && epsilon < 1))
-        impossible("attention.layer_norm_rms_epsilon", "a number between 0 and 1");
-    const ropeBase = value("rope.freq_base");
-    if (
-        ropeBase !== undefined &&
-        (typeof ropeBase !== "number" || !(ropeBase > 0 && Number.isFinite(ropeBase)))
-    )
-        impossible("rope.freq_base", "a positive number");
-    return { trainContextSize, blockCount };
 }
 
 function toLoadError(error: unknown, modelPath: string): SidecarError {

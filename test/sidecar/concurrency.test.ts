@@ -4,7 +4,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { CancellationTokenSource, ResponseError } from "vscode-jsonrpc/node";
 import { ErrorCodes, type ChatMessage, type ChatResult } from "../../sidecar/protocol.js";
-import { MAX_QUEUED_REQUESTS } from "../../sidecar/engine.js";
+import { MAX_QUEUED_REQUESTS } from "../../sidecar/scheduler.js";
 import { SidecarProcess, type StreamedChat } from "../support/sidecarProcess.js";
 import { ensureTestModel } from "../support/models.js";
 
