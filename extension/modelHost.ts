@@ -322,8 +322,10 @@ export class ModelHost implements vscode.Disposable {
             closed: async (): Promise<CloseHandlerResult> => {
                 this.loadedParams = undefined;
                 const verdict = this.supervisor.crashed();
+                // One line per crash, with the verdict (the crash E2E test reads it).
+                const crash = `model process exited unexpectedly (crash ${verdict.crashes} in the last 3 minutes)`;
                 if (verdict.action === "giveUp") {
-                    this.log.error(verdict.message);
+                    this.log.error(`${crash}; not restarting: ${verdict.message}`);
                     this.setState({ kind: "gaveUp", message: verdict.message });
                     void vscode.window
                         .showErrorMessage(verdict.message, "Restart", "Show Log")
@@ -333,9 +335,7 @@ export class ModelHost implements vscode.Disposable {
                         });
                     return { action: lib().CloseAction.DoNotRestart, handled: true };
                 }
-                this.log.warn(
-                    `model process exited unexpectedly (crash ${verdict.crashes} in the last 3 minutes); restarting in ${verdict.delayMs} ms`,
-                );
+                this.log.warn(`${crash}; restarting in ${verdict.delayMs} ms`);
                 this.setState({ kind: "stopped" });
                 await verdict.backoff;
                 return { action: lib().CloseAction.Restart, handled: true };
