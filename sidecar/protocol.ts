@@ -290,15 +290,22 @@ export function errorCodeName(code: number): ErrorCode | undefined {
     return (Object.keys(ErrorCodes) as ErrorCode[]).find((k) => ErrorCodes[k] === code);
 }
 
-/** Request methods: name -> [params, result]. Both ends derive their typed helpers from this map. */
+/**
+ * Request methods: name -> [params, result]. Both ends derive their typed helpers from this map.
+ * `olmo/unload` and `olmo/modelInfo` are test and diagnostic methods: the extension learns the
+ * model from `olmo/load`'s result and `olmo/status`, and stops the process instead of unloading;
+ * the sidecar tests use them to free a model and to read what is loaded.
+ */
 export interface Requests {
     "olmo/load": [LoadParams, ModelInfo];
+    /** Test and diagnostic: frees the model (queued requests fail, running ones stop). */
     "olmo/unload": [Record<string, never>, null];
     "olmo/chat": [ChatParams, ChatResult];
     "olmo/explain": [ExplainParams, ExplainResult];
     "olmo/rewrite": [RewriteParams, RewriteResult];
     "olmo/countTokens": [CountTokensParams, CountTokensResult];
     "olmo/formatPrompt": [FormatPromptParams, FormatPromptResult];
+    /** Test and diagnostic: the loaded model, or null. */
     "olmo/modelInfo": [Record<string, never>, ModelInfo | null];
     "olmo/inspectModel": [InspectModelParams, InspectModelResult];
     "olmo/download": [DownloadParams, DownloadResult];
