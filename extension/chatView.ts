@@ -28,6 +28,7 @@ import type { ExplainRequest } from "./explain.js";
 import { OlmoError, type HostState, type ModelHost } from "./modelHost.js";
 import {
     loadParamsFromSettings,
+    openModelPathSetting,
     samplingFromSettings,
     systemPromptFromSettings,
 } from "./settings.js";
@@ -641,6 +642,7 @@ function toModelStatus(state: HostState): ModelStatus {
         case "ready":
             return { kind: "ready", name: state.model.name, contextSize: state.model.contextSize };
         case "error":
+        case "gaveUp":
             return { kind: "error", message: state.message };
     }
 }
@@ -693,14 +695,6 @@ async function applyToSelection(code: string): Promise<void> {
             "The code could not be applied (is the editor read-only?).",
         );
     await vscode.window.showTextDocument(editor.document, editor.viewColumn);
-}
-
-/** olmo.modelPath is machine-scoped: in a remote window it is set in the remote's settings. */
-async function openModelPathSetting(): Promise<void> {
-    const command = vscode.env.remoteName
-        ? "workbench.action.openRemoteSettings"
-        : "workbench.action.openSettings";
-    await vscode.commands.executeCommand(command, { query: "olmo.modelPath" });
 }
 
 async function openLink(href: string): Promise<void> {

@@ -2,6 +2,7 @@
 // process and loads the model on demand and turns failures into plain messages.
 import * as vscode from "vscode";
 import { OlmoError, type ModelHost } from "./modelHost.js";
+import { openModelPathSetting } from "./settings.js";
 
 export function registerCommands(host: ModelHost): vscode.Disposable[] {
     const commands: Record<string, () => unknown> = {
@@ -26,8 +27,7 @@ async function withErrors(host: ModelHost, action: () => Promise<unknown>): Prom
                 : ["Show Log"];
         const choice = await vscode.window.showErrorMessage(message, ...actions);
         if (choice === "Show Log") host.log.show();
-        if (choice === "Open Settings")
-            await vscode.commands.executeCommand("workbench.action.openSettings", "olmo.modelPath");
+        if (choice === "Open Settings") await openModelPathSetting();
     }
 }
 

@@ -5,6 +5,7 @@
 import { createHash } from "node:crypto";
 import * as path from "node:path";
 import * as vscode from "vscode";
+import { answerReserve, DEFAULT_CONTEXT_SIZE, DEFAULT_MAX_TOKENS } from "../sidecar/defaults.js";
 import type { ChatMessage, Sampling } from "../sidecar/protocol.js";
 import type {
     LanguageModelChatInformation,
@@ -16,7 +17,7 @@ import type {
     ProvideLanguageModelChatResponseOptions,
 } from "./lmProviderTypes.js";
 import { OlmoError, type ModelHost } from "./modelHost.js";
-import { loadParamsFromSettings, samplingFromSettings } from "./settings.js";
+import { loadParamsFromSettings, openModelPathSetting, samplingFromSettings } from "./settings.js";
 
 /** As in package.json's `contributes.languageModelChatProviders`. */
 export const LM_VENDOR = "olmo-local";
@@ -147,16 +148,19 @@ class OlmoChatProvider implements LanguageModelChatProvider, vscode.Disposable {
         const params = loadParamsFromSettings();
         if (!params) return undefined;
         const loaded = this.host.state.kind === "ready" ? this.host.state.model : undefined;
-        const contextSize = loaded?.contextSize ?? params.contextSize ?? 4096;
-        const maxTokens = Math.min(samplingFromSettings().maxTokens ?? 1024, contextSize);
+        const contextSize = loaded?.contextSize ?? params.contextSize ?? DEFAULT_CONTEXT_SIZE;
+        const maxTokens = Math.min(
+            samplingFromSettings().maxTokens ?? DEFAULT_MAX_TOKENS,
+            contextSize,
+        );
         return {
             id: LM_MODEL_ID,
             name: loaded?.name ?? DEFAULT_NAME,
             family: "olmo2",
             version: path.basename(params.modelPath),
             tooltip: `Runs on this machine: ${params.modelPath}`,
-            // The sidecar keeps min(maxTokens, half the context) free for the answer (engine.ts).
-            maxInputTokens: contextSize - Math.min(maxTokens, Math.floor(contextSize / 2)),
+            // What the sidecar keeps free for the answer when it fits the conversation.
+            maxInputTokens: contextSize - answerReserve(maxTokens, contextSize),
             maxOutputTokens: maxTokens,
             capabilities: {},
         };
@@ -219,15 +223,10 @@ function toLanguageModelError(error: unknown): Error {
     return new Error(`OLMo Local: ${String(error)}`);
 }
 
-/** olmo.modelPath is machine-scoped: in a remote window it is set in the remote's settings. */
 async function askForModelPath(): Promise<void> {
     const choice = await vscode.window.showInformationMessage(
         "OLMo Local needs a model: set olmo.modelPath to an OLMo-2 .gguf file.",
         "Open Settings",
     );
-    if (!choice) return;
-    const command = vscode.env.remoteName
-        ? "workbench.action.openRemoteSettings"
-        : "workbench.action.openSettings";
-    await vscode.commands.executeCommand(command, { query: "olmo.modelPath" });
+    if (choice) await openModelPathSetting();
 }

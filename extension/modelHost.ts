@@ -6,6 +6,7 @@ import type * as ClientLibrary from "./sidecarClient.js";
 import type { CloseHandlerResult, ErrorHandler, LanguageClient } from "./sidecarClient.js";
 import {
     errorCodeName,
+    protocolMismatch,
     type ChatDelta,
     type ChatParams,
     type ChatResult,
@@ -16,8 +17,10 @@ import {
     type PartialResults,
     type RequestMethod,
     type ResultOf,
+    type SidecarCapabilities,
     type SidecarState,
 } from "../sidecar/protocol.js";
+import { CrashSupervisor, systemClock, type Clock } from "./crashSupervisor.js";
 import { loadParamsFromSettings, MODEL_SETTINGS, sameLoadParams } from "./settings.js";
 
 export type HostState =
@@ -26,7 +29,9 @@ export type HostState =
     | { kind: "starting" }
     | { kind: "loading"; progress: number; modelPath: string }
     | { kind: "ready"; model: ModelInfo }
-    | { kind: "error"; code: ErrorCode | "crashed" | "startFailed"; message: string };
+    | { kind: "error"; code: ErrorCode | "startFailed"; message: string }
+    /** Crashed too often: nothing restarts the process until the user asks (OLMo: Restart Model Process). */
+    | { kind: "gaveUp"; message: string };
 
 /** A failed request, with the protocol's error code and a message meant for the user. */
 export class OlmoError extends Error {
@@ -38,30 +43,28 @@ export class OlmoError extends Error {
     }
 }
 
-const CRASH_WINDOW_MS = 3 * 60_000;
 const CRASHED_MESSAGE =
     "The OLMo model process stopped while answering. It restarts by itself; try again.";
-const MAX_CRASHES = 5;
+/** What `initialize` carries in `capabilities.experimental` (sidecar/main.ts). */
+type SidecarInitialize = { olmo?: Partial<SidecarCapabilities> };
 type StreamedMethod = "olmo/chat" | "olmo/explain" | "olmo/rewrite";
 
 export class ModelHost implements vscode.Disposable {
     private client?: LanguageClient;
     private starting?: Promise<LanguageClient>;
     /**
-     * Set from a crash until the client has restarted the process (after its backoff). Until then the
-     * client says Running (its connection is gone: a request would fail at once), then Stopped for a
-     * moment (taking that for stopped and starting another client would leak a process), then Starting.
+     * The restart policy. From a crash until the client has restarted the process, requests wait at
+     * its gate: the client says Running meanwhile (its connection is gone: a request would fail at
+     * once), then Stopped for a moment (taking that for stopped and starting another client would
+     * leak a process), then Starting.
      */
-    private restarting?: { done: Promise<void>; resolve: () => void };
+    private readonly supervisor: CrashSupervisor;
     private loading?: { params: LoadParams; promise: Promise<ModelInfo> };
     /** What the running sidecar has loaded; cleared whenever the process goes away. */
     private loadedParams?: LoadParams;
     private currentState: HostState = { kind: "stopped" };
-    private readonly crashes: number[] = [];
     private modelSetup?: () => Promise<boolean>;
     private settingUp?: Promise<boolean>;
-    /** Set after repeated crashes: nothing restarts the process until the user asks. */
-    private gaveUp?: string;
     private nextPartialToken = 0;
     private readonly stateEmitter = new vscode.EventEmitter<HostState>();
     private readonly answerEmitter = new vscode.EventEmitter<ChatResult>();
@@ -74,7 +77,9 @@ export class ModelHost implements vscode.Disposable {
     constructor(
         private readonly sidecarPath: string,
         readonly log: vscode.LogOutputChannel,
+        clock: Clock = systemClock,
     ) {
+        this.supervisor = new CrashSupervisor(clock);
         this.disposables.push(
             this.stateEmitter,
             this.answerEmitter,
@@ -99,7 +104,7 @@ export class ModelHost implements vscode.Disposable {
 
     /** Starts the sidecar if needed and loads the configured model if it is not loaded yet. */
     async ensureReady(): Promise<ModelInfo> {
-        if (this.gaveUp) throw this.gaveUpError();
+        if (this.supervisor.gaveUp) throw this.gaveUpError();
         let params = loadParamsFromSettings();
         if (!params && this.modelSetup) {
             // First use: offer to download a model or pick a file, once for all waiting callers.
@@ -211,36 +216,17 @@ export class ModelHost implements vscode.Disposable {
         }
     }
 
-    /**
-     * Runs `attempt`, and once more if its request never reached the sidecar because the process had
-     * just died (killed a moment before, its exit not yet handled): nothing ran, so it is sent again
-     * once the crash is handled, to the restarted process, which loads the model again first.
-     */
-    private async deliver<T>(attempt: () => Promise<T>): Promise<T> {
-        try {
-            return await attempt();
-        } catch (error) {
-            if (!(error instanceof Undelivered)) throw error;
-            this.log.info(
-                "a request did not reach the model process (it had just exited); sending it again after the restart",
-            );
-            await this.crashHandled();
-            return attempt();
-        }
-    }
-
-    /** Resolves once the client has handled its process's exit (or after a while, if it never does). */
-    private async crashHandled(): Promise<void> {
-        if (this.restarting || this.gaveUp || this.client?.state !== lib().State.Running) return;
-        await new Promise<void>((resolve) => {
-            const subscription = this.onDidChangeState(() => finish());
-            const timer = setTimeout(() => finish(), 5000);
-            const finish = () => {
-                clearTimeout(timer);
-                subscription.dispose();
-                resolve();
-            };
-        });
+    /** Runs `attempt`, and once more if its request was not sent because the process had just died. */
+    private deliver<T>(attempt: () => Promise<T>): Promise<T> {
+        return this.supervisor.deliver(
+            attempt,
+            (error) => error instanceof Undelivered,
+            () => this.client?.state === lib().State.Running,
+            () =>
+                this.log.info(
+                    "a request did not reach the model process (it had just exited); sending it again after the restart",
+                ),
+        );
     }
 
     private async send<M extends RequestMethod>(
@@ -258,7 +244,7 @@ export class ModelHost implements vscode.Disposable {
         } catch (error) {
             const failure = toOlmoError(error);
             // The crash that cut this request was the one that made it give up: say so, not "it restarts".
-            if (failure.code === "crashed" && this.gaveUp) throw this.gaveUpError();
+            if (failure.code === "crashed" && this.supervisor.gaveUp) throw this.gaveUpError();
             if (undelivered(error)) throw new Undelivered();
             throw failure;
         }
@@ -267,13 +253,13 @@ export class ModelHost implements vscode.Disposable {
     private gaveUpError(): OlmoError {
         return new OlmoError(
             "crashed",
-            `${this.gaveUp} Run OLMo: Restart Model Process to try again.`,
+            `${this.supervisor.gaveUp} Run OLMo: Restart Model Process to try again.`,
         );
     }
 
     private async startClient(): Promise<LanguageClient> {
-        await this.restarting?.done;
-        if (this.gaveUp) throw this.gaveUpError();
+        await this.supervisor.restartDone();
+        if (this.supervisor.gaveUp) throw this.gaveUpError();
         if (this.client?.state === lib().State.Running) return this.client;
         this.starting ??= this.createClient().finally(() => (this.starting = undefined));
         return this.starting;
@@ -305,7 +291,7 @@ export class ModelHost implements vscode.Disposable {
             if (e.newState !== lib().State.Running) this.loadedParams = undefined;
             // Restarted after a crash, or the restart failed: requests no longer wait.
             if (e.newState === lib().State.Running || e.newState === lib().State.StartFailed)
-                this.endRestart();
+                this.supervisor.restarted();
         });
         this.client = client;
         try {
@@ -315,48 +301,46 @@ export class ModelHost implements vscode.Disposable {
             this.setState({ kind: "error", code: "startFailed", message });
             throw new OlmoError("internal", message);
         }
+        const mismatch = protocolMismatch(
+            (client.initializeResult?.capabilities.experimental as SidecarInitialize | undefined)
+                ?.olmo,
+        );
+        if (mismatch) {
+            this.log.error(mismatch);
+            this.client = undefined;
+            await client.dispose(2000).catch(() => undefined);
+            this.setState({ kind: "error", code: "startFailed", message: mismatch });
+            throw new OlmoError("internal", mismatch);
+        }
         return client;
     }
 
-    /** Restart on a crash with growing delays; stop after MAX_CRASHES within CRASH_WINDOW_MS. */
+    /** Restart on a crash after the supervisor's backoff, or give up when it says so. */
     private crashPolicy(): ErrorHandler {
         return {
             error: () => ({ action: lib().ErrorAction.Continue }),
             closed: async (): Promise<CloseHandlerResult> => {
-                const now = Date.now();
-                this.crashes.push(now);
-                while (this.crashes.length && now - this.crashes[0] > CRASH_WINDOW_MS)
-                    this.crashes.shift();
                 this.loadedParams = undefined;
-                if (this.crashes.length >= MAX_CRASHES) {
-                    const message = `The OLMo model process crashed ${this.crashes.length} times in 3 minutes and will not be restarted.`;
-                    this.gaveUp = message;
-                    this.endRestart();
-                    this.setState({ kind: "error", code: "crashed", message });
+                const verdict = this.supervisor.crashed();
+                // One line per crash, with the verdict (the crash E2E test reads it).
+                const crash = `model process exited unexpectedly (crash ${verdict.crashes} in the last 3 minutes)`;
+                if (verdict.action === "giveUp") {
+                    this.log.error(`${crash}; not restarting: ${verdict.message}`);
+                    this.setState({ kind: "gaveUp", message: verdict.message });
                     void vscode.window
-                        .showErrorMessage(message, "Restart", "Show Log")
+                        .showErrorMessage(verdict.message, "Restart", "Show Log")
                         .then((choice) => {
                             if (choice === "Restart") void this.restart();
                             if (choice === "Show Log") this.log.show();
                         });
                     return { action: lib().CloseAction.DoNotRestart, handled: true };
                 }
-                this.log.warn(
-                    `model process exited unexpectedly (crash ${this.crashes.length} in the last 3 minutes); restarting`,
-                );
-                this.restarting ??= pendingRestart();
+                this.log.warn(`${crash}; restarting in ${verdict.delayMs} ms`);
                 this.setState({ kind: "stopped" });
-                await new Promise((resolve) =>
-                    setTimeout(resolve, 250 * 2 ** (this.crashes.length - 1)),
-                );
+                await verdict.backoff;
                 return { action: lib().CloseAction.Restart, handled: true };
             },
         };
-    }
-
-    private endRestart(): void {
-        this.restarting?.resolve();
-        this.restarting = undefined;
     }
 
     private onSidecarStatus(status: SidecarState): void {
@@ -378,8 +362,7 @@ export class ModelHost implements vscode.Disposable {
 
     /** Stops the process (if any), clears the crash history and loads the model again if one is set. */
     async restart(): Promise<void> {
-        this.crashes.length = 0;
-        this.gaveUp = undefined;
+        this.supervisor.reset();
         await this.stopClient();
         if (loadParamsFromSettings()) await this.ensureReady();
         else this.setState({ kind: "noModel" });
@@ -397,7 +380,7 @@ export class ModelHost implements vscode.Disposable {
         const client = this.client;
         this.client = undefined;
         this.loadedParams = undefined;
-        this.endRestart();
+        this.supervisor.restarted();
         if (client) await client.dispose(2000).catch(() => undefined);
         this.setState({ kind: "stopped" });
     }
@@ -423,13 +406,7 @@ function lib(): typeof ClientLibrary {
     return loadedLibrary;
 }
 
-function pendingRestart(): { done: Promise<void>; resolve: () => void } {
-    let resolve = () => {};
-    const done = new Promise<void>((r) => (resolve = r));
-    return { done, resolve };
-}
-
-/** A request that never reached the sidecar: see `ModelHost.deliver`. */
+/** A request that never reached the sidecar: see `CrashSupervisor.deliver`. */
 class Undelivered extends OlmoError {
     constructor() {
         super("crashed", CRASHED_MESSAGE);

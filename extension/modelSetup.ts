@@ -3,6 +3,7 @@
 // progress, cancel and resume, or let the user pick a .gguf they already have.
 import { statfs } from "node:fs/promises";
 import * as vscode from "vscode";
+import { DEFAULT_CONTEXT_SIZE } from "../sidecar/defaults.js";
 import type { ModelSource } from "../sidecar/protocol.js";
 import { OlmoError, type ModelHost } from "./modelHost.js";
 import {
@@ -140,7 +141,7 @@ async function downloadWithChecks(
     await vscode.workspace.fs.createDirectory(vscode.Uri.file(directory));
     const contextSize =
         vscode.workspace.getConfiguration("olmo").inspect<number>("contextSize")?.globalValue ??
-        4096;
+        DEFAULT_CONTEXT_SIZE;
 
     const fit = await vscode.window.withProgress(
         {

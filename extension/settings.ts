@@ -1,6 +1,12 @@
 // Reading settings. Paths and process settings are machine-scoped: only the user's own (global)
 // value counts, so a workspace can never point the extension at another file or binary.
 import * as vscode from "vscode";
+import {
+    DEFAULT_CONTEXT_SIZE,
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_TEMPERATURE,
+    DEFAULT_TOP_P,
+} from "../sidecar/defaults.js";
 import type { GpuChoice, LoadParams, Sampling } from "../sidecar/protocol.js";
 
 const SECTION = "olmo";
@@ -21,7 +27,7 @@ export function loadParamsFromSettings(): LoadParams | undefined {
         gpu: machineValue<GpuChoice>("gpu", "auto"),
         // Whole numbers: a hand-edited settings.json may hold decimals, which the sidecar refuses.
         gpuLayers: typeof gpuLayers === "number" ? Math.max(0, Math.round(gpuLayers)) : "auto",
-        contextSize: Math.round(machineValue("contextSize", 4096)),
+        contextSize: Math.round(machineValue("contextSize", DEFAULT_CONTEXT_SIZE)),
         threads: threads >= 1 ? Math.floor(threads) : undefined,
     };
 }
@@ -29,9 +35,9 @@ export function loadParamsFromSettings(): LoadParams | undefined {
 export function samplingFromSettings(): Sampling {
     const config = vscode.workspace.getConfiguration(SECTION);
     return {
-        temperature: config.get<number>("temperature", 0.7),
-        topP: config.get<number>("topP", 0.9),
-        maxTokens: Math.max(1, Math.round(config.get<number>("maxTokens", 1024))),
+        temperature: config.get<number>("temperature", DEFAULT_TEMPERATURE),
+        topP: config.get<number>("topP", DEFAULT_TOP_P),
+        maxTokens: Math.max(1, Math.round(config.get<number>("maxTokens", DEFAULT_MAX_TOKENS))),
     };
 }
 
@@ -72,4 +78,15 @@ export function modelsDirectoryFromSettings(): string {
 /** The hub to download from; undefined lets the sidecar use HF_ENDPOINT or huggingface.co. */
 export function hubEndpointFromSettings(): string | undefined {
     return machineValue("hubEndpoint", "").trim() || undefined;
+}
+
+/**
+ * Opens the settings UI at olmo.modelPath. It is machine-scoped: in a remote window (code-server,
+ * Remote-SSH, WSL) only the remote's settings count, so that is where it opens.
+ */
+export async function openModelPathSetting(): Promise<void> {
+    const command = vscode.env.remoteName
+        ? "workbench.action.openRemoteSettings"
+        : "workbench.action.openSettings";
+    await vscode.commands.executeCommand(command, { query: "olmo.modelPath" });
 }

@@ -113,5 +113,12 @@ export function describe(
                 tooltip: state.message,
                 error: true,
             };
+        case "gaveUp":
+            return {
+                text: "$(error) OLMo: stopped",
+                label: `OLMo Local: error: ${state.message}`,
+                tooltip: `${state.message}\nClick, then Restart Model Process to start it again.`,
+                error: true,
+            };
     }
 }

@@ -2,7 +2,26 @@
 // Defined once here, with no runtime dependencies, and imported by both ends.
 // The sidecar serves it, so it lives in sidecar/.
 
+/**
+ * Raised with any change that an older or newer other end would misread. The extension refuses a
+ * sidecar that reports another version (`protocolMismatch`): both ship in one package, so a
+ * mismatch means mixed builds (a stale dist/, a half-finished update), not a setting to fix.
+ */
 export const PROTOCOL_VERSION = 1;
+
+/** Why this extension cannot use the sidecar that answered `initialize`; undefined when it can. */
+export function protocolMismatch(
+    capabilities: Partial<SidecarCapabilities> | undefined,
+): string | undefined {
+    const version = capabilities?.protocolVersion;
+    if (version === PROTOCOL_VERSION) return undefined;
+    const theirs =
+        typeof version === "number" ? `protocol version ${version}` : "no protocol version";
+    return (
+        `The OLMo model process reports ${theirs}, but this extension needs version ` +
+        `${PROTOCOL_VERSION}: the two are from different builds. Reinstall OLMo Local.`
+    );
+}
 
 export type GpuChoice = "auto" | "cuda" | "vulkan" | "metal" | "cpu";
 export type Backend = "cuda" | "vulkan" | "metal" | "cpu";
@@ -271,15 +290,22 @@ export function errorCodeName(code: number): ErrorCode | undefined {
     return (Object.keys(ErrorCodes) as ErrorCode[]).find((k) => ErrorCodes[k] === code);
 }
 
-/** Request methods: name -> [params, result]. Both ends derive their typed helpers from this map. */
+/**
+ * Request methods: name -> [params, result]. Both ends derive their typed helpers from this map.
+ * `olmo/unload` and `olmo/modelInfo` are test and diagnostic methods: the extension learns the
+ * model from `olmo/load`'s result and `olmo/status`, and stops the process instead of unloading;
+ * the sidecar tests use them to free a model and to read what is loaded.
+ */
 export interface Requests {
     "olmo/load": [LoadParams, ModelInfo];
+    /** Test and diagnostic: frees the model (queued requests fail, running ones stop). */
     "olmo/unload": [Record<string, never>, null];
     "olmo/chat": [ChatParams, ChatResult];
     "olmo/explain": [ExplainParams, ExplainResult];
     "olmo/rewrite": [RewriteParams, RewriteResult];
     "olmo/countTokens": [CountTokensParams, CountTokensResult];
     "olmo/formatPrompt": [FormatPromptParams, FormatPromptResult];
+    /** Test and diagnostic: the loaded model, or null. */
     "olmo/modelInfo": [Record<string, never>, ModelInfo | null];
     "olmo/inspectModel": [InspectModelParams, InspectModelResult];
     "olmo/download": [DownloadParams, DownloadResult];

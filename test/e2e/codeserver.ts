@@ -9,6 +9,7 @@ import { createWriteStream, existsSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
 
 export type CodeServerVersion = "4.100.3" | "4.139.1";
 
@@ -388,7 +389,7 @@ async function withLock(lockDir: string, body: () => Promise<void>): Promise<voi
             announced = true;
         }
         if (Date.now() > deadline) throw new Error(`timed out waiting for lock ${lockDir}`);
-        await new Promise((r) => setTimeout(r, 1000));
+        await delay(1000);
     }
     try {
         await fs.writeFile(path.join(lockDir, "pid"), String(process.pid));

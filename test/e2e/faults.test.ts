@@ -3,19 +3,23 @@
 // streams, while idle). After every kill: nothing stored is lost (the answering conversation keeps its
 // earlier messages and its last answer is marked failed with the error), an answer in progress shows
 // the error and Retry, the process comes back after its backoff and the next request reloads the model
-// and gets a finished answer. Every fifth kill within three minutes is a give-up: the notification says
-// so with Restart and Show Log, nothing restarts until Restart is pressed.
+// and gets a finished answer. The fifth crash within three minutes is a give-up: the notification says
+// so with Restart and Show Log, nothing restarts until Restart is pressed. Whether a kill is a give-up
+// is read from the extension's log (its own count), never predicted from this test's clock. Each kill
+// is a named subtest of the one VS Code session.
 // Run: node --import tsx --test test/e2e/faults.test.ts (after `node --import tsx test/prepare.ts`);
 // OLMO_FAULT_SEED=<n> repeats a run's kill points.
 import { describe, test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { randomInt } from "node:crypto";
+import { setTimeout as delay } from "node:timers/promises";
 import { copyFile, readdir, readFile } from "node:fs/promises";
 import * as path from "node:path";
 import type { FrameLocator, Page } from "playwright-core";
 import type { AssistantMessage, Conversation } from "../../media/protocol.js";
 import { ensureTestModel } from "../support/models.js";
 import type { VSCodeSession } from "./harness.js";
+import { stepsOf } from "./steps.js";
 import { forEachVSCode } from "./versions.js";
 import { EXTENSION_ID, requireVsix } from "./product.js";
 import { answerFinished, send, storedConversations } from "./chatPage.js";
@@ -121,248 +125,284 @@ async function faultRun(
     const speeds: number[] = [];
     const stopPolling = new AbortController();
     try {
-        /** Kills since the crash history was last reset (Restart), as the extension counts them. */
-        let crashTimes: number[] = [];
+        /** When each kill since the crash history was last reset (Restart) came, by this test's clock. */
+        let killTimes: number[] = [];
+        const step = stepsOf(t);
 
         for (let kill = 1; kill <= KILLS; kill++) {
             const phase = phases[kill - 1];
-            if (kill > 1 && random() < 0.25) {
-                await vscode.runCommand("OLMo: New Chat");
-                await chat.locator(".empty-state").waitFor();
-                chats++;
-            }
-            const pid = await sidecarPid(vscode);
-            const lastAnswer = chat.locator("article.assistant").last();
-            let before: Map<string, Conversation>;
-            let loadStartedAt = 0;
-            let loadShownAt = 0;
-            /** Where the kill landed, for the trace. */
-            let killPoint = "";
+            await step(
+                `kill ${kill} (${phase}): nothing lost, the error shown, the next answer works`,
+                async () => {
+                    if (kill > 1 && random() < 0.25) {
+                        await vscode.runCommand("OLMo: New Chat");
+                        await chat.locator(".empty-state").waitFor();
+                        chats++;
+                    }
+                    const pid = await sidecarPid(vscode);
+                    const lastAnswer = chat.locator("article.assistant").last();
+                    let before: Map<string, Conversation>;
+                    let loadStartedAt = 0;
+                    let loadShownAt = 0;
+                    /** Where the kill landed, for the trace. */
+                    let killPoint = "";
 
-            // Bring the sidecar to the phase, then kill it at a random point inside it.
-            if (phase === "idle") {
-                before = await storedById(vscode);
-                const idleFor = random() * IDLE_KILL_WINDOW_MS;
-                await delay(idleFor);
-                killPoint = `, idle for ${Math.round(idleFor)} ms more`;
-            } else if (phase === "generation") {
-                const [low, high] = GENERATION_KILL_SHARE;
-                const killAtChars = Math.max(
-                    1,
-                    Math.round(fullAnswerChars * (low + (high - low) * random())),
-                );
-                await send(chat, `Generation ${kill}`);
-                // Playwright matches text with its whitespace collapsed, as answerLength counts it.
-                const streamed = lastAnswer
-                    .locator(".markdown")
-                    .filter({ hasText: new RegExp(`[\\s\\S]{${killAtChars}}`) });
-                const ended = lastAnswer.and(
-                    chat.locator('article.assistant:not([aria-busy="true"])'),
-                );
-                await streamed.or(ended).first().waitFor();
-                before = await storedById(vscode);
-                assert.equal(
-                    await lastAnswer.getAttribute("aria-busy"),
-                    "true",
-                    `kill ${kill}: the answer still streams at ${killAtChars} characters`,
-                );
-                killPoint = `, ${killAtChars} of ~${fullAnswerChars} characters on screen`;
-            } else {
-                // A load takes 0.8 to 5 s here: when it was over before the chosen point, that answer
-                // runs to its end and the load is tried again.
-                for (let attempt = 1; ; attempt++) {
-                    modelPathIndex = 1 - modelPathIndex;
-                    loadStartedAt = Date.now();
-                    await vscode.updateSettings({ "olmo.modelPath": modelPaths[modelPathIndex] });
-                    await loading.waitFor();
-                    loadShownAt = Date.now();
-                    // The message waits for the load.
-                    const question = `Load ${kill}${attempt > 1 ? ` (attempt ${attempt})` : ""}`;
-                    await send(chat, question);
-                    await untilStored(vscode, question);
-                    await delay(random() * LOAD_KILL_WINDOW_MS);
-                    before = await storedById(vscode);
-                    if (await loading.count()) break;
+                    // Bring the sidecar to the phase, then kill it at a random point inside it.
+                    if (phase === "idle") {
+                        before = await storedById(vscode);
+                        const idleFor = random() * IDLE_KILL_WINDOW_MS;
+                        await delay(idleFor);
+                        killPoint = `, idle for ${Math.round(idleFor)} ms more`;
+                    } else if (phase === "generation") {
+                        const [low, high] = GENERATION_KILL_SHARE;
+                        const killAtChars = Math.max(
+                            1,
+                            Math.round(fullAnswerChars * (low + (high - low) * random())),
+                        );
+                        await send(chat, `Generation ${kill}`);
+                        // Playwright matches text with its whitespace collapsed, as answerLength counts it.
+                        const streamed = lastAnswer
+                            .locator(".markdown")
+                            .filter({ hasText: new RegExp(`[\\s\\S]{${killAtChars}}`) });
+                        const ended = lastAnswer.and(
+                            chat.locator('article.assistant:not([aria-busy="true"])'),
+                        );
+                        await streamed.or(ended).first().waitFor();
+                        before = await storedById(vscode);
+                        assert.equal(
+                            await lastAnswer.getAttribute("aria-busy"),
+                            "true",
+                            `kill ${kill}: the answer still streams at ${killAtChars} characters`,
+                        );
+                        killPoint = `, ${killAtChars} of ~${fullAnswerChars} characters on screen`;
+                    } else {
+                        // A load takes 0.8 to 5 s here: when it was over before the chosen point, that answer
+                        // runs to its end and the load is tried again.
+                        for (let attempt = 1; ; attempt++) {
+                            modelPathIndex = 1 - modelPathIndex;
+                            loadStartedAt = Date.now();
+                            await vscode.updateSettings({
+                                "olmo.modelPath": modelPaths[modelPathIndex],
+                            });
+                            await loading.waitFor();
+                            loadShownAt = Date.now();
+                            // The message waits for the load.
+                            const question = `Load ${kill}${attempt > 1 ? ` (attempt ${attempt})` : ""}`;
+                            await send(chat, question);
+                            await untilStored(vscode, question);
+                            await delay(random() * LOAD_KILL_WINDOW_MS);
+                            before = await storedById(vscode);
+                            if (await loading.count()) break;
+                            assert.ok(
+                                attempt < 5,
+                                `kill ${kill}: ${attempt} loads were over before the kill point`,
+                            );
+                            loadsMissed++;
+                            await answerEnded(chat, `kill ${kill}, a load over too soon`);
+                        }
+                    }
+                    process.kill(pid, "SIGKILL");
+                    const killedAt = Date.now();
+                    counts[phase]++;
+                    killTimes.push(killedAt);
+                    // Restart or give up: the product's decision, read from its log, not predicted
+                    // from this test's clock (on a slow machine the two can see a crash on either
+                    // side of the 3-minute edge). This test's clock only bounds it, with a margin.
+                    const verdict = await crashVerdict(vscode, kill);
+                    const sure = killTimes.filter((at) => killedAt - at < CRASH_WINDOW_MS - 30_000);
                     assert.ok(
-                        attempt < 5,
-                        `kill ${kill}: ${attempt} loads were over before the kill point`,
+                        verdict.crashes >= sure.length && verdict.crashes <= killTimes.length,
+                        `kill ${kill}: the extension counts ${verdict.crashes} crashes in its window; ` +
+                            `${killTimes.length} kills since the last restart, ${sure.length} of them well within 3 minutes`,
                     );
-                    loadsMissed++;
-                    await answerEnded(chat, `kill ${kill}, a load over too soon`);
-                }
-            }
-            process.kill(pid, "SIGKILL");
-            const killedAt = Date.now();
-            counts[phase]++;
-            crashTimes = crashTimes.filter((at) => killedAt - at < CRASH_WINDOW_MS);
-            crashTimes.push(killedAt);
-            const givesUp = crashTimes.length >= MAX_CRASHES;
-            const backoffMs = 250 * 2 ** (crashTimes.length - 1);
-            const what = `kill ${kill} (${phase}, crash ${crashTimes.length} in the window)`;
-            if (phase === "load")
-                killPoint = `, ${killedAt - loadShownAt} ms after the load showed`;
-            // The restarted process, watched from the kill on (requests may come before it is up).
-            const restarted = givesUp
-                ? undefined
-                : waitForSidecar(vscode, pid, 120_000, stopPolling.signal);
-            // Awaited below; if a check fails first, the rejection must not outlive the test.
-            restarted?.catch(() => undefined);
+                    const givesUp = verdict.backoffMs === undefined;
+                    assert.equal(givesUp, verdict.crashes === MAX_CRASHES, JSON.stringify(verdict));
+                    const what = `kill ${kill} (${phase}, crash ${verdict.crashes} in the window)`;
+                    if (phase === "load")
+                        killPoint = `, ${killedAt - loadShownAt} ms after the load showed`;
+                    // The restarted process, watched from here on (requests may come before it is up).
+                    const restarted = givesUp
+                        ? undefined
+                        : waitForSidecar(vscode, pid, 120_000, stopPolling.signal);
+                    // Awaited below; if a check fails first, the rejection must not outlive the test.
+                    restarted?.catch(() => undefined);
 
-            // The conversation that was answering, and its answer: it ends with the error and Retry.
-            const answering = phase === "idle" ? undefined : streamingConversation(before, what);
-            if (answering) {
-                const errorBox = lastAnswer.locator(".error-box");
-                await errorBox.waitFor();
-                await errorBox.locator('button[data-command="retry"]').waitFor();
-                const shown =
-                    (await errorBox.locator(":scope > span:not(.codicon)").textContent()) ?? "";
-                assert.match(
-                    shown,
-                    givesUp ? GAVE_UP_ANSWER : CRASHED_ANSWER,
-                    `${what}: the answer's error`,
-                );
-                if (phase === "load") {
-                    const statusAtKill = await statusAt(page, killedAt);
-                    assert.match(
-                        statusAtKill,
-                        /^OLMo Local: loading/,
-                        `${what}: the kill came while the model loaded (status then: ${statusAtKill})`,
+                    // The conversation that was answering, and its answer: it ends with the error and Retry.
+                    const answering =
+                        phase === "idle" ? undefined : streamingConversation(before, what);
+                    if (answering) {
+                        const errorBox = lastAnswer.locator(".error-box");
+                        await errorBox.waitFor();
+                        await errorBox.locator('button[data-command="retry"]').waitFor();
+                        const shown =
+                            (await errorBox.locator(":scope > span:not(.codicon)").textContent()) ??
+                            "";
+                        assert.match(
+                            shown,
+                            givesUp ? GAVE_UP_ANSWER : CRASHED_ANSWER,
+                            `${what}: the answer's error`,
+                        );
+                        if (phase === "load") {
+                            const statusAtKill = await statusAt(page, killedAt);
+                            assert.match(
+                                statusAtKill,
+                                /^OLMo Local: loading/,
+                                `${what}: the kill came while the model loaded (status then: ${statusAtKill})`,
+                            );
+                            assert.ok(
+                                (await statusSince(page, loadStartedAt)).every(
+                                    (s) =>
+                                        s.at > killedAt || !s.label.startsWith("OLMo Local: ready"),
+                                ),
+                                `${what}: the load had not finished`,
+                            );
+                        }
+                    }
+                    // Nothing stored is lost; the answering conversation's last answer is marked failed.
+                    const afterKill = await storedById(vscode);
+                    assertIntact(
+                        before,
+                        afterKill,
+                        what,
+                        answering && {
+                            id: answering.id,
+                            unchangedPrefix: answering.messages.length - 1,
+                        },
                     );
+                    if (answering) {
+                        const stopped = afterKill
+                            .get(answering.id)!
+                            .messages.at(-1) as AssistantMessage;
+                        assert.equal(
+                            stopped.id,
+                            answering.messages.at(-1)!.id,
+                            `${what}: the same answer`,
+                        );
+                        assert.equal(
+                            stopped.state,
+                            "failed",
+                            `${what}: ${JSON.stringify(stopped).slice(0, 300)}`,
+                        );
+                        assert.equal(
+                            stopped.error?.code,
+                            "crashed",
+                            `${what}: ${JSON.stringify(stopped.error)}`,
+                        );
+                        assert.match(
+                            stopped.error?.message ?? "",
+                            givesUp ? GAVE_UP_ANSWER : CRASHED_ANSWER,
+                            what,
+                        );
+                        if (phase === "load")
+                            assert.equal(
+                                stopped.text,
+                                "",
+                                `${what}: nothing was generated before the load ended`,
+                            );
+                    }
+
+                    if (givesUp) {
+                        giveUps++;
+                        // It says so, with Restart and Show Log, and does not restart, not even for a request.
+                        const notification = vscode.notification(GIVE_UP);
+                        await notification.waitFor();
+                        await notification
+                            .getByRole("button", { name: "Restart", exact: true })
+                            .waitFor();
+                        await notification
+                            .getByRole("button", { name: "Show Log", exact: true })
+                            .waitFor();
+                        await page
+                            .locator(
+                                `.part.statusbar .statusbar-item[aria-label="OLMo Local: error: ${GIVE_UP}"]`,
+                            )
+                            .waitFor();
+                        await chat.locator(".banner", { hasText: GIVE_UP }).waitFor();
+                        if (answering) await retry(chat);
+                        else await send(chat, `While given up ${kill}`);
+                        const refusal = lastAnswer.locator(".error-box:not([data-before-retry])");
+                        await refusal.waitFor();
+                        assert.match(
+                            (await refusal.locator(":scope > span:not(.codicon)").textContent()) ??
+                                "",
+                            GAVE_UP_ANSWER,
+                            `${what}: a request while given up`,
+                        );
+                        assert.deepEqual(
+                            await sidecarPids(vscode),
+                            [],
+                            `${what}: no model process after giving up`,
+                        );
+                        if (giveUps === showLogAt) {
+                            await notification
+                                .getByRole("button", { name: "Show Log", exact: true })
+                                .click();
+                            await vscode.outputShown(/olmo2-test-tiny|model process/);
+                            await vscode.runCommand("OLMo: Restart Model Process");
+                        } else {
+                            await notification
+                                .getByRole("button", { name: "Restart", exact: true })
+                                .click();
+                        }
+                        await notification.waitFor({ state: "detached" });
+                        killTimes = [];
+                        await ready.waitFor({ timeout: 120_000 });
+                        assert.notEqual(await sidecarPid(vscode), pid);
+                    }
+
+                    // The next request works: Retry the failed answer, or send a new message.
+                    const requestAt = Date.now();
+                    if (answering || givesUp) await retry(chat);
+                    else await send(chat, `After kill ${kill}`);
+                    await answerEnded(chat, what);
+                    await assertAnswered(chat, vscode);
+                    answersAfterKills++;
+                    fullAnswerChars = Math.min(fullAnswerChars, await answerLength(chat));
+                    const speed = /([\d.]+) tok\/s/.exec(
+                        (await ready.getAttribute("aria-label")) ?? "",
+                    )?.[1];
+                    if (speed) speeds.push(Number(speed));
+                    if (restarted && verdict.backoffMs !== undefined) {
+                        const backoffMs = verdict.backoffMs;
+                        assert.equal(backoffMs, 250 * 2 ** (verdict.crashes - 1), what);
+                        const { pid: newPid, at } = await restarted;
+                        assert.notEqual(newPid, pid);
+                        const delayMs = at - killedAt;
+                        assert.ok(
+                            delayMs >= backoffMs,
+                            `${what}: restarted after ${delayMs} ms, before its ${backoffMs} ms backoff`,
+                        );
+                        restartDelays.push(`${delayMs}/${backoffMs}`);
+                    }
+                    trace.push(
+                        `${((killedAt - started) / 1000).toFixed(1)} s: kill ${kill} (${phase}${givesUp ? ", give-up" : ""}) of pid ${pid}${killPoint}; ` +
+                            `next answer ${((Date.now() - requestAt) / 1000).toFixed(1)} s after the request`,
+                    );
+                    // The model was loaded again for that request (the restarted process starts without it).
                     assert.ok(
-                        (await statusSince(page, loadStartedAt)).every(
-                            (s) => s.at > killedAt || !s.label.startsWith("OLMo Local: ready"),
+                        (await statusSince(page, Math.min(requestAt, killedAt))).some((s) =>
+                            s.label.startsWith("OLMo Local: loading"),
                         ),
-                        `${what}: the load had not finished`,
+                        `${what}: the model was reloaded`,
                     );
-                }
-            }
-            // Nothing stored is lost; the answering conversation's last answer is marked failed.
-            const afterKill = await storedById(vscode);
-            assertIntact(
-                before,
-                afterKill,
-                what,
-                answering && { id: answering.id, unchangedPrefix: answering.messages.length - 1 },
+                    // And still nothing lost: only the answering conversation changed, after its kept messages.
+                    const afterAnswer = await storedById(vscode);
+                    const current = currentConversation(afterAnswer);
+                    if (answering)
+                        assert.equal(
+                            current.id,
+                            answering.id,
+                            `${what}: Retry answered in the same conversation`,
+                        );
+                    assertIntact(afterKill, afterAnswer, `${what}, after the next answer`, {
+                        id: current.id,
+                        // After Retry, all but the retried answer; after a new message, all that was there.
+                        unchangedPrefix: answering
+                            ? afterKill.get(answering.id)!.messages.length - 1
+                            : (afterKill.get(current.id)?.messages.length ?? 0),
+                    });
+                },
             );
-            if (answering) {
-                const stopped = afterKill.get(answering.id)!.messages.at(-1) as AssistantMessage;
-                assert.equal(stopped.id, answering.messages.at(-1)!.id, `${what}: the same answer`);
-                assert.equal(
-                    stopped.state,
-                    "failed",
-                    `${what}: ${JSON.stringify(stopped).slice(0, 300)}`,
-                );
-                assert.equal(
-                    stopped.error?.code,
-                    "crashed",
-                    `${what}: ${JSON.stringify(stopped.error)}`,
-                );
-                assert.match(
-                    stopped.error?.message ?? "",
-                    givesUp ? GAVE_UP_ANSWER : CRASHED_ANSWER,
-                    what,
-                );
-                if (phase === "load")
-                    assert.equal(
-                        stopped.text,
-                        "",
-                        `${what}: nothing was generated before the load ended`,
-                    );
-            }
-
-            if (givesUp) {
-                giveUps++;
-                // It says so, with Restart and Show Log, and does not restart, not even for a request.
-                const notification = vscode.notification(GIVE_UP);
-                await notification.waitFor();
-                await notification.getByRole("button", { name: "Restart", exact: true }).waitFor();
-                await notification.getByRole("button", { name: "Show Log", exact: true }).waitFor();
-                await page
-                    .locator(
-                        `.part.statusbar .statusbar-item[aria-label="OLMo Local: error: ${GIVE_UP}"]`,
-                    )
-                    .waitFor();
-                await chat.locator(".banner", { hasText: GIVE_UP }).waitFor();
-                if (answering) await retry(chat);
-                else await send(chat, `While given up ${kill}`);
-                const refusal = lastAnswer.locator(".error-box:not([data-before-retry])");
-                await refusal.waitFor();
-                assert.match(
-                    (await refusal.locator(":scope > span:not(.codicon)").textContent()) ?? "",
-                    GAVE_UP_ANSWER,
-                    `${what}: a request while given up`,
-                );
-                assert.deepEqual(
-                    await sidecarPids(vscode),
-                    [],
-                    `${what}: no model process after giving up`,
-                );
-                if (giveUps === showLogAt) {
-                    await notification
-                        .getByRole("button", { name: "Show Log", exact: true })
-                        .click();
-                    await vscode.outputShown(/olmo2-test-tiny|model process/);
-                    await vscode.runCommand("OLMo: Restart Model Process");
-                } else {
-                    await notification
-                        .getByRole("button", { name: "Restart", exact: true })
-                        .click();
-                }
-                await notification.waitFor({ state: "detached" });
-                crashTimes = [];
-                await ready.waitFor({ timeout: 120_000 });
-                assert.notEqual(await sidecarPid(vscode), pid);
-            }
-
-            // The next request works: Retry the failed answer, or send a new message.
-            const requestAt = Date.now();
-            if (answering || givesUp) await retry(chat);
-            else await send(chat, `After kill ${kill}`);
-            await answerEnded(chat, what);
-            await assertAnswered(chat, vscode);
-            answersAfterKills++;
-            fullAnswerChars = Math.min(fullAnswerChars, await answerLength(chat));
-            const speed = /([\d.]+) tok\/s/.exec(
-                (await ready.getAttribute("aria-label")) ?? "",
-            )?.[1];
-            if (speed) speeds.push(Number(speed));
-            if (restarted) {
-                const { pid: newPid, at } = await restarted;
-                assert.notEqual(newPid, pid);
-                const delayMs = at - killedAt;
-                assert.ok(
-                    delayMs >= backoffMs,
-                    `${what}: restarted after ${delayMs} ms, before its ${backoffMs} ms backoff`,
-                );
-                restartDelays.push(`${delayMs}/${backoffMs}`);
-            }
-            trace.push(
-                `${((killedAt - started) / 1000).toFixed(1)} s: kill ${kill} (${phase}${givesUp ? ", give-up" : ""}) of pid ${pid}${killPoint}; ` +
-                    `next answer ${((Date.now() - requestAt) / 1000).toFixed(1)} s after the request`,
-            );
-            // The model was loaded again for that request (the restarted process starts without it).
-            assert.ok(
-                (await statusSince(page, Math.min(requestAt, killedAt))).some((s) =>
-                    s.label.startsWith("OLMo Local: loading"),
-                ),
-                `${what}: the model was reloaded`,
-            );
-            // And still nothing lost: only the answering conversation changed, after its kept messages.
-            const afterAnswer = await storedById(vscode);
-            const current = currentConversation(afterAnswer);
-            if (answering)
-                assert.equal(
-                    current.id,
-                    answering.id,
-                    `${what}: Retry answered in the same conversation`,
-                );
-            assertIntact(afterKill, afterAnswer, `${what}, after the next answer`, {
-                id: current.id,
-                // After Retry, all but the retried answer; after a new message, all that was there.
-                unchangedPrefix: answering
-                    ? afterKill.get(answering.id)!.messages.length - 1
-                    : (afterKill.get(current.id)?.messages.length ?? 0),
-            });
         }
     } finally {
         stopPolling.abort();
@@ -385,11 +425,7 @@ async function faultRun(
     t.diagnostic(
         `conversations stored: ${stored.length} (${chats} chats opened), messages: ${stored.reduce((n, c) => n + c.messages.length, 0)}; ${((Date.now() - started) / 1000).toFixed(0)} s`,
     );
-    assert.equal(
-        giveUps,
-        KILLS / MAX_CRASHES,
-        "every fifth kill came within three minutes and was a give-up",
-    );
+    assert.ok(giveUps >= 1, "kills came often enough for a give-up");
     assert.equal(answersAfterKills, KILLS);
     assert.ok(counts.load > 0 && counts.generation > 0 && counts.idle > 0);
 }
@@ -615,6 +651,27 @@ function mulberry32(seed: number): () => number {
     };
 }
 
-function delay(ms: number): Promise<void> {
-    return new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * What the extension decided about the `nth` crash of this session: its crash count in the window,
+ * and the delay before the restart, or none for a give-up. ModelHost logs one line per crash.
+ */
+async function crashVerdict(
+    vscode: VSCodeSession,
+    nth: number,
+): Promise<{ crashes: number; backoffMs?: number }> {
+    const line =
+        /model process exited unexpectedly \(crash (\d+) in the last 3 minutes\); (?:restarting in (\d+) ms|not restarting)/g;
+    const deadline = Date.now() + vscode.timeout;
+    for (;;) {
+        const verdicts = [...(await vscode.extensionLog(/OLMo Local/)).matchAll(line)];
+        const found = verdicts[nth - 1];
+        if (found)
+            return {
+                crashes: Number(found[1]),
+                backoffMs: found[2] === undefined ? undefined : Number(found[2]),
+            };
+        if (Date.now() > deadline)
+            throw new Error(`the extension logged ${verdicts.length} crash verdicts, not ${nth}`);
+        await delay(100);
+    }
 }

@@ -8,6 +8,7 @@ import * as fs from "node:fs/promises";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import {
     chromium,
@@ -700,8 +701,4 @@ async function tail(file: string, lines: number): Promise<string> {
 
 function escapeRegExp(s: string): string {
     return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-}
-
-function delay(ms: number): Promise<void> {
-    return new Promise((r) => setTimeout(r, ms));
 }

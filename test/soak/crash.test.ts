@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import { copyFile, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as delayMs } from "node:timers/promises";
 import { SidecarProcess } from "../support/sidecarProcess.js";
 import { ensureTestModel } from "../support/models.js";
 import { Rng } from "../support/olmo2-model.js";
@@ -133,8 +134,4 @@ async function sha256(path: string): Promise<string> {
     return createHash("sha256")
         .update(await readFile(path))
         .digest("hex");
-}
-
-function delayMs(ms: number): Promise<void> {
-    return new Promise((resolve) => setTimeout(resolve, ms));
 }

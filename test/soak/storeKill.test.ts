@@ -8,6 +8,7 @@ import { watch } from "node:fs";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { ConversationStore } from "../../extension/conversationStore.js";
 import { Rng } from "../support/olmo2-model.js";
@@ -48,7 +49,7 @@ async function killWriter(folder: string, point: KillPoint): Promise<number> {
         );
         watcher.close();
     } else {
-        await new Promise((resolve) => setTimeout(resolve, point.afterMs)); // the random kill point
+        await delay(point.afterMs); // the random kill point
     }
     const lastBeforeKill = acknowledged;
     child.kill("SIGKILL");
