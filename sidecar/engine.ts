@@ -17,6 +17,13 @@ import {
 } from "node-llama-cpp";
 import { Olmo2ChatWrapper, toChatHistory } from "./chatWrapper.js";
 import { ContextOverflowError, fitToContext } from "./contextFit.js";
+import {
+    answerReserve,
+    DEFAULT_CONTEXT_SIZE,
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_TEMPERATURE,
+    DEFAULT_TOP_P,
+} from "./defaults.js";
 import { errorText, isMemoryError, SidecarError } from "./errors.js";
 import { checkModelFile, type ModelHeader } from "./modelFiles.js";
 import { RequestScheduler, type CancelSignal, type Slot } from "./scheduler.js";
@@ -38,8 +45,6 @@ import type {
     StopReason,
 } from "./protocol.js";
 
-export const DEFAULT_CONTEXT_SIZE = 4096;
-export const DEFAULT_MAX_TOKENS = 1024;
 /** Out of memory at load, the context is halved down to this before giving up. */
 const MIN_FALLBACK_CONTEXT_SIZE = 512;
 
@@ -437,14 +442,13 @@ export class Engine {
         const sequence = slot.sequence;
         const contextSize = sequence.contextSize;
         const maxTokens = Math.max(1, sampling.maxTokens ?? DEFAULT_MAX_TOKENS);
-        const answerReserve = Math.min(maxTokens, Math.floor(contextSize / 2));
         // Fitting renders many overlapping candidate prompts: tokenize each stretch of text once.
         const tokenizer = cachingTokenizer(loaded.model.tokenizer);
         let fit;
         try {
             fit = fitToContext(
                 messages,
-                contextSize - answerReserve,
+                contextSize - answerReserve(maxTokens, contextSize),
                 (m) => this.promptTokens(m, tokenizer).length,
             );
         } catch (error) {
@@ -478,8 +482,8 @@ export class Engine {
                 signal: abort.signal,
                 stopOnAbortSignal: true,
                 maxTokens: generationLimit,
-                temperature: sampling.temperature ?? 0.7,
-                topP: sampling.topP ?? 0.9,
+                temperature: sampling.temperature ?? DEFAULT_TEMPERATURE,
+                topP: sampling.topP ?? DEFAULT_TOP_P,
                 // A fresh seed per request unless fixed: the clock-based default repeats within a second.
                 seed: sampling.seed ?? randomInt(0, 2 ** 31),
                 tokenBias: sampling.tokenBias

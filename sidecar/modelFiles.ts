@@ -5,6 +5,7 @@ import { open, stat } from "node:fs/promises";
 import os from "node:os";
 import { GgufInsights, readGgufFileInfo, type GgufFileInfo, type Llama } from "node-llama-cpp";
 import { downloadModel, resolveUrl } from "./download.js";
+import { DEFAULT_CONTEXT_SIZE } from "./defaults.js";
 import { errorText, SidecarError } from "./errors.js";
 import { estimateFit } from "./fitEstimate.js";
 import type {
@@ -36,7 +37,7 @@ export async function inspectModel(
     }
     const insights = await GgufInsights.from(info, llama);
     const vram = llama.gpu ? await llama.getVramState() : undefined;
-    const fit = estimateFit(insights, params.contextSize ?? 4096, {
+    const fit = estimateFit(insights, params.contextSize ?? DEFAULT_CONTEXT_SIZE, {
         freeVram: vram?.free ?? 0,
         freeRam: os.freemem(),
         unifiedMemory: llama.gpu === "metal",
