@@ -2,7 +2,6 @@
 // media/chat.ts through the typed protocol in media/protocol.ts. The extension holds the truth (the
 // conversation, the history, the model state); the webview draws snapshots and streamed deltas.
 import { randomBytes, randomUUID } from "node:crypto";
-import { mkdirSync, watch, type FSWatcher } from "node:fs";
 import * as vscode from "vscode";
 import {
     isOpenableLink,
@@ -37,8 +36,6 @@ import {
 
 const VIEW_ID = "olmo.chat";
 const CURRENT_CONVERSATION_KEY = "olmo.chat.currentConversation";
-/** Other windows' saves come in bursts (question, then answer): the view is refreshed once per burst. */
-const FOLDER_CHANGE_DELAY_MS = 150;
 
 /** Registers the view and its commands: olmo.newChat, olmo.focusChat, olmo.showHistory, olmo.chat.explain. */
 export function registerChatView(
@@ -54,7 +51,6 @@ export function registerChatView(
         context.extensionUri,
         host,
         store,
-        folder,
         context.workspaceState,
     );
     return [
@@ -90,15 +86,13 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
     /** Webview messages are handled one at a time, in order (an answer runs on without blocking it). */
     private queue: Promise<void> = Promise.resolve();
     private contextTimer?: NodeJS.Timeout;
-    private folderTimer?: NodeJS.Timeout;
-    private folderWatcher?: FSWatcher;
+    private readonly folderWatcher: { close(): void };
     private readonly subscriptions: vscode.Disposable[];
 
     constructor(
         private readonly extensionUri: vscode.Uri,
         private readonly host: ModelHost,
         private readonly store: ConversationStore,
-        storeFolder: string,
         private readonly workspaceState: vscode.Memento,
     ) {
         this.subscriptions = [
@@ -115,31 +109,11 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
             vscode.window.onDidChangeActiveTextEditor(() => this.postContextSoon()),
             vscode.window.onDidChangeTextEditorSelection(() => this.postContextSoon()),
         ];
-        this.watchFolder(storeFolder);
-    }
-
-    /**
-     * Other windows write the same folder: chats they create, continue or delete show up here
-     * while the view is open (and on `ready` when it is shown again, if watching is not possible).
-     */
-    private watchFolder(folder: string): void {
-        try {
-            mkdirSync(folder, { recursive: true });
-            this.folderWatcher = watch(folder, () => {
-                clearTimeout(this.folderTimer);
-                this.folderTimer = setTimeout(
-                    () => this.enqueue(() => this.refreshFromDisk()),
-                    FOLDER_CHANGE_DELAY_MS,
-                );
-            });
-            this.folderWatcher.on("error", (error) =>
-                this.host.log.warn(`chat view: watching ${folder} stopped: ${error.message}`),
-            );
-        } catch (error) {
-            this.host.log.warn(
-                `chat view: cannot watch ${folder} for other windows' chats: ${(error as Error).message}`,
-            );
-        }
+        // Other windows write the same folder: what they create, continue or delete shows up here.
+        this.folderWatcher = store.watch(
+            () => this.enqueue(() => this.refreshFromDisk()),
+            (message) => host.log.warn(`chat view: ${message}`),
+        );
     }
 
     /** Takes in what other windows saved: the open chat's new turns (unless an answer runs), and the history. */
@@ -168,7 +142,7 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
                 vscode.Uri.joinPath(this.extensionUri, "media"),
             ],
         };
-        view.webview.html = this.html(view.webview);
+        view.webview.html = chatHtml(view.webview, this.extensionUri);
         const listeners = [
             view.webview.onDidReceiveMessage((message: unknown) => {
                 if (!isWebviewToHost(message))
@@ -248,33 +222,8 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
                     type: "context",
                     context: chatEditorContext(this.contextEnabled),
                 });
-            case "copyCode":
-                await vscode.env.clipboard.writeText(message.code);
-                return;
-            case "insertCode":
-                return insertAtCursor(message.code);
-            case "applyCode":
-                return applyToSelection(message.code);
-            case "openLink":
-                return openLink(message.href);
-            case "openModelSettings":
-                return openModelPathSetting();
-            case "openSystemPromptSetting":
-                await vscode.commands.executeCommand("workbench.action.openWorkspaceSettings", {
-                    query: "olmo.systemPrompt",
-                });
-                return;
-            case "setUpModel":
-                // Not awaited: a download can take a long time.
-                void vscode.commands.executeCommand("olmo.setupModel");
-                return;
-            case "restartModel":
-                // Not awaited: reloading the model can take minutes, and the queue must keep moving.
-                void vscode.commands.executeCommand("olmo.restart");
-                return;
-            case "showLog":
-                await vscode.commands.executeCommand("olmo.showLog");
-                return;
+            default:
+                return runEditorAction(message);
         }
     }
 
@@ -523,18 +472,76 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
         );
     }
 
-    private html(webview: vscode.Webview): string {
-        const nonce = randomBytes(16).toString("base64");
-        const asset = (name: string) =>
-            webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, "dist", name)).toString();
-        const csp = [
-            "default-src 'none'",
-            `script-src 'nonce-${nonce}'`,
-            `style-src ${webview.cspSource}`,
-            `font-src ${webview.cspSource}`,
-            `img-src ${webview.cspSource}`,
-        ].join("; ");
-        return `<!DOCTYPE html>
+    dispose(): void {
+        this.turn?.stop();
+        this.folderWatcher.close();
+        clearTimeout(this.contextTimer);
+        for (const subscription of this.subscriptions) subscription.dispose();
+    }
+}
+
+/** The webview's requests that need nothing of the chat's state. */
+async function runEditorAction(
+    message: Extract<
+        WebviewToHost,
+        {
+            type:
+                | "copyCode"
+                | "insertCode"
+                | "applyCode"
+                | "openLink"
+                | "openModelSettings"
+                | "openSystemPromptSetting"
+                | "setUpModel"
+                | "restartModel"
+                | "showLog";
+        }
+    >,
+): Promise<void> {
+    switch (message.type) {
+        case "copyCode":
+            await vscode.env.clipboard.writeText(message.code);
+            return;
+        case "insertCode":
+            return insertAtCursor(message.code);
+        case "applyCode":
+            return applyToSelection(message.code);
+        case "openLink":
+            return openLink(message.href);
+        case "openModelSettings":
+            return openModelPathSetting();
+        case "openSystemPromptSetting":
+            await vscode.commands.executeCommand("workbench.action.openWorkspaceSettings", {
+                query: "olmo.systemPrompt",
+            });
+            return;
+        case "setUpModel":
+            // Not awaited: a download can take a long time.
+            void vscode.commands.executeCommand("olmo.setupModel");
+            return;
+        case "restartModel":
+            // Not awaited: reloading the model can take minutes, and the queue must keep moving.
+            void vscode.commands.executeCommand("olmo.restart");
+            return;
+        case "showLog":
+            await vscode.commands.executeCommand("olmo.showLog");
+            return;
+    }
+}
+
+/** The view's page: a nonce CSP, and only the built assets. */
+function chatHtml(webview: vscode.Webview, extensionUri: vscode.Uri): string {
+    const nonce = randomBytes(16).toString("base64");
+    const asset = (name: string) =>
+        webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, "dist", name)).toString();
+    const csp = [
+        "default-src 'none'",
+        `script-src 'nonce-${nonce}'`,
+        `style-src ${webview.cspSource}`,
+        `font-src ${webview.cspSource}`,
+        `img-src ${webview.cspSource}`,
+    ].join("; ");
+    return `<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="UTF-8">
@@ -547,15 +554,6 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
 <script nonce="${nonce}" src="${asset("webview.js")}"></script>
 </body>
 </html>`;
-    }
-
-    dispose(): void {
-        this.turn?.stop();
-        this.folderWatcher?.close();
-        clearTimeout(this.contextTimer);
-        clearTimeout(this.folderTimer);
-        for (const subscription of this.subscriptions) subscription.dispose();
-    }
 }
 
 /** Runs a model request under a cancellation token that follows `signal`. */

@@ -8,6 +8,7 @@
 // moved into `unreadable/` and reported, never a crash and never silently dropped. No `vscode`
 // import: the folder comes from the caller, which keeps this testable in plain Node.
 import { randomUUID } from "node:crypto";
+import { mkdirSync, watch } from "node:fs";
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import * as path from "node:path";
 import type { ChatMessage } from "../sidecar/protocol.js";
@@ -19,6 +20,8 @@ const TITLE_LENGTH = 60;
 /** Where files that do not parse as a conversation are moved, inside the store's folder. */
 export const UNREADABLE_FOLDER = "unreadable";
 const STALE_TEMP_MS = 60_000;
+/** A save is a burst of changes (temp file, rename): watchers hear of it once, this long after the last. */
+const CHANGE_BURST_MS = 150;
 /** Saves that lost a race with another window's save of the same file merge again, this often at most. */
 const SAVE_ATTEMPTS = 3;
 
@@ -97,6 +100,35 @@ export class ConversationStore {
                     return "deleted" in result ? result : { saved: result.saved };
             }
         });
+    }
+
+    /**
+     * Calls `onChange` after files in the folder change (other windows' saves and deletes, and this
+     * store's own), once per burst. Where the folder cannot be watched, `onError` is told why.
+     */
+    watch(onChange: () => void, onError: (message: string) => void): { close(): void } {
+        let timer: NodeJS.Timeout | undefined;
+        try {
+            mkdirSync(this.folder, { recursive: true });
+            const watcher = watch(this.folder, () => {
+                clearTimeout(timer);
+                timer = setTimeout(onChange, CHANGE_BURST_MS);
+            });
+            watcher.on("error", (error) =>
+                onError(`watching ${this.folder} stopped: ${error.message}`),
+            );
+            return {
+                close: () => {
+                    clearTimeout(timer);
+                    watcher.close();
+                },
+            };
+        } catch (error) {
+            onError(
+                `cannot watch ${this.folder} for other windows' chats: ${(error as Error).message}`,
+            );
+            return { close: () => undefined };
+        }
     }
 
     async delete(id: string): Promise<void> {

@@ -87,7 +87,13 @@ const contextChip = h("button", {
 });
 const systemPromptNote = h(
     "button",
-    { type: "button", class: "chip system-prompt-note", hidden: "" },
+    {
+        type: "button",
+        class: "chip system-prompt-note",
+        hidden: "",
+        "aria-label":
+            "This workspace's settings give OLMo a system prompt. Press to open the setting.",
+    },
     icon("info"),
     h("span", {}, "Workspace system prompt"),
 );
