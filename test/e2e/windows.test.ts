@@ -23,8 +23,9 @@ async function openChat(window: VSCodeSession): Promise<FrameLocator> {
 }
 
 /** The user messages on screen, in order. */
-function questions(chat: FrameLocator): Promise<string[]> {
-    return chat.locator("article.user .markdown").allTextContents();
+async function questions(chat: FrameLocator): Promise<string[]> {
+    const texts = await chat.locator("article.user .markdown").allTextContents();
+    return texts.map((text) => text.trim());
 }
 
 /** Waits until the chat shows `text` as a user message. */
