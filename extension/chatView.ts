@@ -369,10 +369,12 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
             log: (level, text) => this.host.log[level](text),
         });
         this.turn = turn;
-        void turn.done.finally(() => {
-            if (this.turn === turn) this.turn = undefined;
-            void this.updateTokens();
-        });
+        void turn.done
+            .catch((error: unknown) => this.host.log.error(`chat view: ${String(error)}`))
+            .finally(() => {
+                if (this.turn === turn) this.turn = undefined;
+                void this.updateTokens();
+            });
         if (conversation === this.conversation)
             void this.workspaceState.update(CURRENT_CONVERSATION_KEY, conversation.id);
     }
