@@ -7,25 +7,27 @@ import {
     isOpenableLink,
     isWebviewToHost,
     type AssistantMessage,
-    type ContextSnippet,
     type Conversation,
-    type EditorContext,
+    type ConversationSummary,
     type HostToWebview,
     type ModelStatus,
     type TokenMeter,
     type UserMessage,
     type WebviewToHost,
+    type WorkspaceSystemPrompt,
 } from "../media/protocol.js";
-import type { ChatResult, StopReason } from "../sidecar/protocol.js";
+import { fenced } from "../sidecar/prompts.js";
+import { ChatTurn, type Ask } from "./chatTurn.js";
 import {
     ConversationStore,
-    fenced,
+    mergeConversations,
     newConversation,
     titleFromText,
     toModelMessages,
 } from "./conversationStore.js";
 import type { ExplainRequest } from "./explain.js";
-import { OlmoError, type HostState, type ModelHost } from "./modelHost.js";
+import type { HostState, ModelHost } from "./modelHost.js";
+import { chatContextTarget, chatEditorContext } from "./selection.js";
 import {
     loadParamsFromSettings,
     openModelPathSetting,
@@ -34,10 +36,6 @@ import {
 } from "./settings.js";
 
 const VIEW_ID = "olmo.chat";
-/** Without a selection the whole file is offered as context when it is smaller than this. */
-const WHOLE_FILE_LIMIT = 8 * 1024;
-/** Deltas are forwarded at most this often; the webview draws once per animation frame anyway. */
-const DELTA_INTERVAL_MS = 25;
 const CURRENT_CONVERSATION_KEY = "olmo.chat.currentConversation";
 
 /** Registers the view and its commands: olmo.newChat, olmo.focusChat, olmo.showHistory, olmo.chat.explain. */
@@ -72,25 +70,6 @@ export function registerChatView(
     ];
 }
 
-/** Generates an answer: text deltas go to `onDelta`; cancelling returns the partial answer. */
-type Ask = (
-    onDelta: (text: string) => void,
-    token: vscode.CancellationToken,
-) => Promise<ChatResult>;
-
-interface RunningAnswer {
-    conversation: Conversation;
-    message: AssistantMessage;
-    ask: Ask;
-    cancellation: vscode.CancellationTokenSource;
-    /** Text received since the last delta sent to the webview. */
-    unsentText: string;
-    flushTimer?: NodeJS.Timeout;
-    /** When the last delta went to the webview (performance.now()). */
-    lastDeltaAt: number;
-    done: Promise<void>;
-}
-
 class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable {
     private view?: vscode.WebviewView;
     /** Set by the webview's `ready`; cleared when its document goes away (hidden or disposed). */
@@ -98,7 +77,9 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
     private conversation: Conversation = newConversation();
     /** Restoring the open conversation after a reload; started by the first queued task. */
     private restored?: Promise<void>;
-    private running?: RunningAnswer;
+    private turn?: ChatTurn;
+    /** The history last read, shown while the folder cannot be read. */
+    private history: ConversationSummary[] = [];
     private contextEnabled = false;
     private tokens?: TokenMeter;
     /** Asked for by a command before the webview was ready; sent after the snapshot. */
@@ -106,6 +87,7 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
     /** Webview messages are handled one at a time, in order (an answer runs on without blocking it). */
     private queue: Promise<void> = Promise.resolve();
     private contextTimer?: NodeJS.Timeout;
+    private readonly folderWatcher: { close(): void };
     private readonly subscriptions: vscode.Disposable[];
 
     constructor(
@@ -122,10 +104,33 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
             vscode.workspace.onDidChangeConfiguration((e) => {
                 if (e.affectsConfiguration("olmo.modelPath"))
                     this.post({ type: "model", model: this.modelStatus() });
+                if (e.affectsConfiguration("olmo.systemPrompt"))
+                    this.post({ type: "systemPrompt", systemPrompt: workspaceSystemPrompt() });
             }),
             vscode.window.onDidChangeActiveTextEditor(() => this.postContextSoon()),
             vscode.window.onDidChangeTextEditorSelection(() => this.postContextSoon()),
         ];
+        // Other windows write the same folder: what they create, continue or delete shows up here.
+        this.folderWatcher = store.watch(
+            () => this.enqueue(() => this.refreshFromDisk()),
+            (message) => host.log.warn(`chat view: ${message}`),
+        );
+    }
+
+    /** Takes in what other windows saved: the open chat's new turns (unless an answer runs), and the history. */
+    private async refreshFromDisk(): Promise<void> {
+        if (!this.webviewReady) return;
+        if (!this.turn) await this.rereadConversation();
+        await this.postSnapshot();
+    }
+
+    /**
+     * The open conversation with what other windows stored meanwhile merged in (this window's
+     * messages stay, also those a failed save did not write).
+     */
+    private async rereadConversation(): Promise<void> {
+        const stored = await this.store.get(this.conversation.id);
+        if (stored) this.conversation = mergeConversations(stored, this.conversation);
     }
 
     resolveWebviewView(view: vscode.WebviewView): void {
@@ -138,7 +143,7 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
                 vscode.Uri.joinPath(this.extensionUri, "media"),
             ],
         };
-        view.webview.html = this.html(view.webview);
+        view.webview.html = chatHtml(view.webview, this.extensionUri);
         const listeners = [
             view.webview.onDidReceiveMessage((message: unknown) => {
                 if (!isWebviewToHost(message))
@@ -146,7 +151,7 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
                         `chat view: ignored a malformed message ${JSON.stringify(message)}`,
                     );
                 // Stop must not wait behind anything.
-                if (message.type === "stop") return this.running?.cancellation.cancel();
+                if (message.type === "stop") return this.turn?.stop();
                 this.enqueue(() => this.handle(message));
             }),
             // A hidden view loses its document; it sends `ready` again when shown.
@@ -214,34 +219,19 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
                 return this.deleteChat(message.id);
             case "setContextEnabled":
                 this.contextEnabled = message.enabled;
-                return this.post({ type: "context", context: this.editorContext() });
-            case "copyCode":
-                await vscode.env.clipboard.writeText(message.code);
-                return;
-            case "insertCode":
-                return insertAtCursor(message.code);
-            case "applyCode":
-                return applyToSelection(message.code);
-            case "openLink":
-                return openLink(message.href);
-            case "openModelSettings":
-                return openModelPathSetting();
-            case "setUpModel":
-                // Not awaited: a download can take a long time.
-                void vscode.commands.executeCommand("olmo.setupModel");
-                return;
-            case "restartModel":
-                // Not awaited: reloading the model can take minutes, and the queue must keep moving.
-                void vscode.commands.executeCommand("olmo.restart");
-                return;
-            case "showLog":
-                await vscode.commands.executeCommand("olmo.showLog");
-                return;
+                return this.post({
+                    type: "context",
+                    context: chatEditorContext(this.contextEnabled),
+                });
+            default:
+                return runEditorAction(message);
         }
     }
 
     private async onReady(): Promise<void> {
         this.webviewReady = true;
+        // Shown again: other windows may have changed the open chat meanwhile.
+        if (!this.turn) await this.rereadConversation();
         await this.postSnapshot();
         if (this.pendingRequest) this.post(this.pendingRequest);
         this.pendingRequest = undefined;
@@ -261,9 +251,11 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
 
     private async send(text: string): Promise<void> {
         if (text.trim() === "") return;
-        await this.running?.done;
+        await this.turn?.done;
+        await this.continueFromDisk();
         const conversation = this.conversation;
-        const context = this.contextEnabled ? this.captureContext() : undefined;
+        const target = this.contextEnabled ? chatContextTarget() : undefined;
+        const context = target && !("tooLarge" in target) ? target : undefined;
         this.contextEnabled = false;
         if (conversation.messages.length === 0) conversation.title = titleFromText(text);
         conversation.messages.push({
@@ -280,11 +272,26 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
         };
         conversation.messages.push(answer);
         this.startAnswer(conversation, answer);
-        this.post({ type: "context", context: this.editorContext() });
+        this.post({ type: "context", context: chatEditorContext(this.contextEnabled) });
+    }
+
+    /**
+     * Before a new turn: the open chat as other windows left it (their turns come first), or a new
+     * chat when another window deleted it, which is said.
+     */
+    private async continueFromDisk(): Promise<void> {
+        if (await this.store.wasDeleted(this.conversation.id)) {
+            void vscode.window.showInformationMessage(
+                `The chat "${this.conversation.title}" was deleted in another window: your message starts a new chat.`,
+            );
+            await this.switchTo(newConversation());
+        } else {
+            await this.rereadConversation();
+        }
     }
 
     private async retry(messageId: string): Promise<void> {
-        await this.running?.done;
+        await this.turn?.done;
         const answer = this.conversation.messages.find(
             (m): m is AssistantMessage => m.id === messageId && m.role === "assistant",
         );
@@ -297,8 +304,9 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
     }
 
     private async explain(request: ExplainRequest): Promise<void> {
-        this.running?.cancellation.cancel();
-        await this.running?.done;
+        this.turn?.stop();
+        await this.turn?.done;
+        await this.continueFromDisk();
         const conversation = this.conversation;
         const history = toModelMessages(conversation.messages, systemPromptFromSettings());
         const instruction = request.instruction ?? "Explain this code.";
@@ -316,7 +324,7 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
             state: "streaming",
         };
         conversation.messages.push(user, answer);
-        this.startAnswer(conversation, answer, async (onDelta, token) => {
+        this.startAnswer(conversation, answer, async (onDelta, signal) => {
             const { code, language, fileName, lines } = request;
             const params = {
                 conversationId: conversation.id,
@@ -328,11 +336,8 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
                 instruction: request.instruction,
                 sampling: samplingFromSettings(),
             };
-            const result = await this.host.stream(
-                "olmo/explain",
-                params,
-                (delta) => onDelta(delta.text),
-                token,
+            const result = await withCancellation(signal, (token) =>
+                this.host.stream("olmo/explain", params, (delta) => onDelta(delta.text), token),
             );
             // Later turns send the prompt the model answered, not the text shown.
             user.prompt = result.prompt;
@@ -342,103 +347,48 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
 
     /** Starts an answer to the messages before `message`, with the conversation as history unless `ask` says otherwise. */
     private startAnswer(conversation: Conversation, message: AssistantMessage, ask?: Ask): void {
-        const earlier = () =>
-            toModelMessages(
-                conversation.messages.slice(0, conversation.messages.indexOf(message)),
-                systemPromptFromSettings(),
+        const askWithHistory: Ask = (onDelta, signal) =>
+            withCancellation(signal, (token) =>
+                this.host.chat(
+                    {
+                        conversationId: conversation.id,
+                        messages: toModelMessages(
+                            conversation.messages.slice(0, conversation.messages.indexOf(message)),
+                            systemPromptFromSettings(),
+                        ),
+                        sampling: samplingFromSettings(),
+                    },
+                    onDelta,
+                    token,
+                ),
             );
-        const askWithHistory: Ask = (onDelta, token) =>
-            this.host.chat(
-                {
-                    conversationId: conversation.id,
-                    messages: earlier(),
-                    sampling: samplingFromSettings(),
-                },
-                onDelta,
-                token,
-            );
-        const running: RunningAnswer = {
-            conversation,
-            message,
-            ask: ask ?? askWithHistory,
-            cancellation: new vscode.CancellationTokenSource(),
-            unsentText: "",
-            lastDeltaAt: -Infinity,
-            done: Promise.resolve(),
-        };
-        this.running = running;
-        running.done = this.generate(running).catch((error: unknown) =>
-            this.host.log.error(`chat view: ${(error as Error).message ?? error}`),
-        );
-    }
-
-    private async generate(running: RunningAnswer): Promise<void> {
-        const { conversation, message } = running;
-        try {
-            conversation.updatedAt = Date.now();
-            // The question is saved while the model starts on it: the file write is not on the way to the first token.
-            const saved = this.saveAsCurrent(conversation);
-            await this.postSnapshot();
-            const [result] = await Promise.all([
-                running.ask((text) => this.onDelta(running, text), running.cancellation.token),
-                saved,
-            ]);
-            message.text = result.text;
-            message.state = answerStateOf(result.stopReason);
-            if (result.dropped) message.droppedMessages = result.dropped.messageIndices.length;
-            const { usage, timings } = result;
-            this.host.log.info(
-                `chat: answer ended (${result.stopReason}): ${usage.completionTokens} tokens, first token after ${Math.round(timings.timeToFirstTokenMs)} ms, ` +
-                    `${timings.tokensPerSecond.toFixed(1)} tok/s, ${usage.promptTokens} prompt tokens (${usage.reusedTokens} reused)`,
-            );
-        } catch (error) {
-            if (error instanceof OlmoError && error.code === "cancelled") {
-                message.state = "stopped";
-            } else {
-                message.state = "failed";
-                message.error = {
-                    code: error instanceof OlmoError ? error.code : "internal",
-                    message: error instanceof Error ? error.message : String(error),
-                };
-            }
-        } finally {
-            clearTimeout(running.flushTimer);
-            running.cancellation.dispose();
-            this.running = undefined;
-        }
-        conversation.updatedAt = Date.now();
-        await this.store.save(conversation);
-        await this.postSnapshot();
-        void this.updateTokens();
-    }
-
-    /** Forwards text at once when nothing went out in the last interval (the first token), else coalesces it. */
-    private onDelta(running: RunningAnswer, text: string): void {
-        running.message.text += text;
-        running.unsentText += text;
-        if (running.flushTimer) return;
-        const wait = running.lastDeltaAt + DELTA_INTERVAL_MS - performance.now();
-        if (wait <= 0) this.sendDelta(running);
-        else running.flushTimer = setTimeout(() => this.sendDelta(running), wait);
-    }
-
-    private sendDelta(running: RunningAnswer): void {
-        running.flushTimer = undefined;
-        if (running.unsentText === "") return;
-        running.lastDeltaAt = performance.now();
-        this.post({ type: "delta", messageId: running.message.id, text: running.unsentText });
-        running.unsentText = "";
+        const turn = new ChatTurn(conversation, message, ask ?? askWithHistory, {
+            store: this.store,
+            postDelta: (messageId, text) => this.post({ type: "delta", messageId, text }),
+            postSnapshot: () => this.postSnapshot(),
+            warn: (text) => void vscode.window.showWarningMessage(`OLMo Local: ${text}`),
+            log: (level, text) => this.host.log[level](text),
+        });
+        this.turn = turn;
+        void turn.done
+            .catch((error: unknown) => this.host.log.error(`chat view: ${String(error)}`))
+            .finally(() => {
+                if (this.turn === turn) this.turn = undefined;
+                void this.updateTokens();
+            });
+        if (conversation === this.conversation)
+            void this.workspaceState.update(CURRENT_CONVERSATION_KEY, conversation.id);
     }
 
     private async startNewChat(): Promise<void> {
-        this.running?.cancellation.cancel();
+        this.turn?.stop();
         await this.switchTo(newConversation());
     }
 
     private async openChat(id: string): Promise<void> {
         const conversation = await this.store.get(id);
         if (!conversation || conversation.id === this.conversation.id) return;
-        this.running?.cancellation.cancel();
+        this.turn?.stop();
         await this.switchTo(conversation);
     }
 
@@ -451,9 +401,9 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
             "Delete",
         );
         if (choice !== "Delete") return;
-        if (this.running?.conversation.id === id) {
-            this.running.cancellation.cancel();
-            await this.running?.done;
+        if (this.turn?.conversation.id === id) {
+            this.turn.stop();
+            await this.turn?.done;
         }
         await this.store.delete(id);
         if (this.conversation.id === id) await this.switchTo(newConversation());
@@ -468,27 +418,27 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
         void this.updateTokens();
     }
 
-    private async saveAsCurrent(conversation: Conversation): Promise<void> {
-        await this.store.save(conversation);
-        if (conversation === this.conversation)
-            await this.workspaceState.update(CURRENT_CONVERSATION_KEY, conversation.id);
-    }
-
     private async postSnapshot(): Promise<void> {
         if (!this.webviewReady) return;
-        const history = await this.store.list();
-        // The snapshot carries the text streamed so far, so nothing unsent may follow it as a delta.
-        if (this.running) this.running.unsentText = "";
+        // A folder that cannot be read now keeps the history last read; the error is logged, and
+        // the next snapshot reads it again.
+        this.history = await this.store.list().catch((error: unknown) => {
+            this.host.log.error(`chat view: ${(error as Error).message}`);
+            return this.history;
+        });
         this.post({
             type: "snapshot",
             snapshot: {
                 conversation: this.conversation,
-                history,
+                history: this.history,
                 model: this.modelStatus(),
-                context: this.editorContext(),
+                context: chatEditorContext(this.contextEnabled),
                 tokens: this.tokens,
+                systemPrompt: workspaceSystemPrompt(),
             },
         });
+        // The snapshot carries the answer streamed so far: later deltas carry only what follows.
+        this.turn?.snapshotPosted();
     }
 
     private post(message: HostToWebview): void {
@@ -520,44 +470,81 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
     private postContextSoon(): void {
         clearTimeout(this.contextTimer);
         this.contextTimer = setTimeout(
-            () => this.post({ type: "context", context: this.editorContext() }),
+            () => this.post({ type: "context", context: chatEditorContext(this.contextEnabled) }),
             100,
         );
     }
 
-    private editorContext(): EditorContext {
-        const target = contextTarget();
-        if (!target) return { enabled: this.contextEnabled };
-        if ("tooLarge" in target) {
-            return {
-                enabled: this.contextEnabled,
-                unavailableReason: `${target.fileName} is larger than 8 KB: select the code to add.`,
-            };
+    dispose(): void {
+        this.turn?.stop();
+        this.folderWatcher.close();
+        clearTimeout(this.contextTimer);
+        for (const subscription of this.subscriptions) subscription.dispose();
+    }
+}
+
+/** The webview's requests that need nothing of the chat's state. */
+async function runEditorAction(
+    message: Extract<
+        WebviewToHost,
+        {
+            type:
+                | "copyCode"
+                | "insertCode"
+                | "applyCode"
+                | "openLink"
+                | "openModelSettings"
+                | "openSystemPromptSetting"
+                | "setUpModel"
+                | "restartModel"
+                | "showLog";
         }
-        const { fileName, path, startLine, endLine, wholeFile } = target;
-        return {
-            enabled: this.contextEnabled,
-            available: { fileName, path, startLine, endLine, wholeFile },
-        };
+    >,
+): Promise<void> {
+    switch (message.type) {
+        case "copyCode":
+            await vscode.env.clipboard.writeText(message.code);
+            return;
+        case "insertCode":
+            return insertAtCursor(message.code);
+        case "applyCode":
+            return applyToSelection(message.code);
+        case "openLink":
+            return openLink(message.href);
+        case "openModelSettings":
+            return openModelPathSetting();
+        case "openSystemPromptSetting":
+            await vscode.commands.executeCommand("workbench.action.openWorkspaceSettings", {
+                query: "olmo.systemPrompt",
+            });
+            return;
+        case "setUpModel":
+            // Not awaited: a download can take a long time.
+            void vscode.commands.executeCommand("olmo.setupModel");
+            return;
+        case "restartModel":
+            // Not awaited: reloading the model can take minutes, and the queue must keep moving.
+            void vscode.commands.executeCommand("olmo.restart");
+            return;
+        case "showLog":
+            await vscode.commands.executeCommand("olmo.showLog");
+            return;
     }
+}
 
-    private captureContext(): ContextSnippet | undefined {
-        const target = contextTarget();
-        return target && !("tooLarge" in target) ? target : undefined;
-    }
-
-    private html(webview: vscode.Webview): string {
-        const nonce = randomBytes(16).toString("base64");
-        const asset = (name: string) =>
-            webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, "dist", name)).toString();
-        const csp = [
-            "default-src 'none'",
-            `script-src 'nonce-${nonce}'`,
-            `style-src ${webview.cspSource}`,
-            `font-src ${webview.cspSource}`,
-            `img-src ${webview.cspSource}`,
-        ].join("; ");
-        return `<!DOCTYPE html>
+/** The view's page: a nonce CSP, and only the built assets. */
+function chatHtml(webview: vscode.Webview, extensionUri: vscode.Uri): string {
+    const nonce = randomBytes(16).toString("base64");
+    const asset = (name: string) =>
+        webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, "dist", name)).toString();
+    const csp = [
+        "default-src 'none'",
+        `script-src 'nonce-${nonce}'`,
+        `style-src ${webview.cspSource}`,
+        `font-src ${webview.cspSource}`,
+        `img-src ${webview.cspSource}`,
+    ].join("; ");
+    return `<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="UTF-8">
@@ -570,50 +557,37 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
 <script nonce="${nonce}" src="${asset("webview.js")}"></script>
 </body>
 </html>`;
-    }
+}
 
-    dispose(): void {
-        this.running?.cancellation.cancel();
-        clearTimeout(this.contextTimer);
-        for (const subscription of this.subscriptions) subscription.dispose();
+/** Runs a model request under a cancellation token that follows `signal`. */
+async function withCancellation<T>(
+    signal: AbortSignal,
+    request: (token: vscode.CancellationToken) => Promise<T>,
+): Promise<T> {
+    const source = new vscode.CancellationTokenSource();
+    const cancel = () => source.cancel();
+    if (signal.aborted) cancel();
+    signal.addEventListener("abort", cancel, { once: true });
+    try {
+        return await request(source.token);
+    } finally {
+        signal.removeEventListener("abort", cancel);
+        source.dispose();
     }
 }
 
-/** What the context chip would attach: the selection, or the whole file when it is small. */
-function contextTarget(): ContextSnippet | { tooLarge: true; fileName: string } | undefined {
-    const editor = vscode.window.activeTextEditor;
-    if (!editor || editor.document.uri.scheme === "output") return undefined;
-    const document = editor.document;
-    const fileName = document.uri.path.split("/").pop() || document.uri.path;
-    const base = {
-        fileName,
-        path: vscode.workspace.asRelativePath(document.uri, false),
-        language: document.languageId,
-    };
-    const selection = editor.selection;
-    if (!selection.isEmpty) {
-        // A selection ending at the start of a line does not include that line.
-        const endLine =
-            selection.end.character === 0 && selection.end.line > selection.start.line
-                ? selection.end.line
-                : selection.end.line + 1;
-        return {
-            ...base,
-            startLine: selection.start.line + 1,
-            endLine,
-            wholeFile: false,
-            text: document.getText(selection),
-        };
-    }
-    const length = document.offsetAt(document.lineAt(document.lineCount - 1).range.end);
-    if (length >= WHOLE_FILE_LIMIT) return { tooLarge: true, fileName };
-    return {
-        ...base,
-        startLine: 1,
-        endLine: document.lineCount,
-        wholeFile: true,
-        text: document.getText(),
-    };
+/**
+ * The workspace's `olmo.systemPrompt` when it is the one in effect: a cloned repository can set it,
+ * so the chat shows it. In a restricted (untrusted) workspace VS Code ignores it (the manifest
+ * lists it in `restrictedConfigurations`), and then nothing is shown.
+ */
+function workspaceSystemPrompt(): WorkspaceSystemPrompt | undefined {
+    const inspected = vscode.workspace.getConfiguration("olmo").inspect<string>("systemPrompt");
+    const fromWorkspace = inspected?.workspaceValue;
+    const inEffect = systemPromptFromSettings();
+    if (fromWorkspace === undefined || fromWorkspace.trim() === "" || fromWorkspace !== inEffect)
+        return undefined;
+    return { text: fromWorkspace };
 }
 
 function isExplainRequest(value: unknown): value is ExplainRequest {
@@ -644,18 +618,6 @@ function toModelStatus(state: HostState): ModelStatus {
         case "error":
         case "gaveUp":
             return { kind: "error", message: state.message };
-    }
-}
-
-function answerStateOf(stopReason: StopReason): AssistantMessage["state"] {
-    switch (stopReason) {
-        case "eos":
-            return "done";
-        case "cancelled":
-            return "stopped";
-        case "maxTokens":
-        case "contextFull":
-            return "truncated";
     }
 }
 

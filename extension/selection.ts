@@ -1,7 +1,9 @@
 // What "the selection" means for Explain and Rewrite: the primary selection, or without one the
 // innermost multi-line symbol (function, class, ...) around the cursor. Documents that are binary
-// or too large to send are refused with a message that says why.
+// or too large to send are refused with a message that says why. And what the chat's context chip
+// attaches: the selection, or a small file whole.
 import * as vscode from "vscode";
+import type { ContextSnippet, EditorContext } from "../media/protocol.js";
 
 /** Larger documents are refused: their text would not fit the model's context anyway. */
 const MAX_DOCUMENT_CHARS = 1_000_000;
@@ -74,14 +76,67 @@ function documentRefusal(document: vscode.TextDocument, fileName: string): strin
     return undefined;
 }
 
-/** A selection that ends at the start of a line does not include that line. */
+/** "12" or "12-30", 1-based. */
 function lineLabel(range: vscode.Range): string {
     const first = range.start.line + 1;
-    const last =
-        range.end.character === 0 && range.end.line > range.start.line
-            ? range.end.line
-            : range.end.line + 1;
+    const last = lastLineOf(range);
     return first === last ? `${first}` : `${first}-${last}`;
+}
+
+/** The range's last line, 1-based: a selection that ends at the start of a line does not include that line. */
+export function lastLineOf(range: vscode.Range): number {
+    return range.end.character === 0 && range.end.line > range.start.line
+        ? range.end.line
+        : range.end.line + 1;
+}
+
+/** Without a selection the chat offers the whole file as context when it is smaller than this. */
+const WHOLE_FILE_CONTEXT_LIMIT = 8 * 1024;
+
+/** What the chat's context chip would attach: the selection, or the whole file when it is small. */
+export function chatContextTarget():
+    ContextSnippet | { tooLarge: true; fileName: string } | undefined {
+    const editor = vscode.window.activeTextEditor;
+    if (!editor || editor.document.uri.scheme === "output") return undefined;
+    const document = editor.document;
+    const fileName = document.uri.path.split("/").pop() || document.uri.path;
+    const base = {
+        fileName,
+        path: vscode.workspace.asRelativePath(document.uri, false),
+        language: document.languageId,
+    };
+    const selection = editor.selection;
+    if (!selection.isEmpty) {
+        return {
+            ...base,
+            startLine: selection.start.line + 1,
+            endLine: lastLineOf(selection),
+            wholeFile: false,
+            text: document.getText(selection),
+        };
+    }
+    const length = document.offsetAt(document.lineAt(document.lineCount - 1).range.end);
+    if (length >= WHOLE_FILE_CONTEXT_LIMIT) return { tooLarge: true, fileName };
+    return {
+        ...base,
+        startLine: 1,
+        endLine: document.lineCount,
+        wholeFile: true,
+        text: document.getText(),
+    };
+}
+
+/** The context chip's state: what it would attach, or why nothing can be. */
+export function chatEditorContext(enabled: boolean): EditorContext {
+    const target = chatContextTarget();
+    if (!target) return { enabled };
+    if ("tooLarge" in target)
+        return {
+            enabled,
+            unavailableReason: `${target.fileName} is larger than 8 KB: select the code to add.`,
+        };
+    const { fileName, path, startLine, endLine, wholeFile } = target;
+    return { enabled, available: { fileName, path, startLine, endLine, wholeFile } };
 }
 
 type SymbolResult = vscode.DocumentSymbol | vscode.SymbolInformation;

@@ -12,6 +12,7 @@ import {
     type ModelStatus,
     type TokenMeter,
     type WebviewToHost,
+    type WorkspaceSystemPrompt,
 } from "./protocol.js";
 import { createRenderer, type CodeAction } from "./render.js";
 
@@ -84,6 +85,18 @@ const contextChip = h("button", {
     class: "chip context-chip",
     "aria-pressed": "false",
 });
+const systemPromptNote = h(
+    "button",
+    {
+        type: "button",
+        class: "chip system-prompt-note",
+        hidden: "",
+        "aria-label":
+            "This workspace's settings give OLMo a system prompt. Press to open the setting.",
+    },
+    icon("info"),
+    h("span", {}, "Workspace system prompt"),
+);
 const meter = h("meter", { min: "0", max: "1", value: "0", "aria-label": "Context used" });
 const meterText = h("span", { class: "meter-text" });
 const tokenMeter = h("div", { class: "token-meter", hidden: "" }, meter, meterText);
@@ -98,7 +111,7 @@ const stopButton = button("Stop the answer", "debug-stop", { class: "stop", hidd
 const composer = h(
     "form",
     { class: "composer", "aria-label": "New message" },
-    h("div", { class: "composer-meta" }, contextChip, tokenMeter),
+    h("div", { class: "composer-meta" }, contextChip, systemPromptNote, tokenMeter),
     h("div", { class: "composer-row" }, input, sendButton, stopButton),
 );
 
@@ -125,6 +138,7 @@ function applySnapshot(next: ChatSnapshot): void {
     renderModel(next.model);
     renderContext(next.context);
     renderTokens(next.tokens);
+    renderSystemPrompt(next.systemPrompt);
     renderMessages();
     renderHistory(next.history);
 }
@@ -462,6 +476,22 @@ contextChip.addEventListener("click", () => {
         });
 });
 
+/** How much of a workspace's system prompt the note's tooltip quotes. */
+const SYSTEM_PROMPT_QUOTE = 300;
+
+function renderSystemPrompt(systemPrompt: WorkspaceSystemPrompt | undefined): void {
+    systemPromptNote.hidden = !systemPrompt;
+    if (!systemPrompt) return;
+    const text = systemPrompt.text.trim();
+    const quoted =
+        text.length > SYSTEM_PROMPT_QUOTE ? `${text.slice(0, SYSTEM_PROMPT_QUOTE - 1)}…` : text;
+    const label = `This workspace's settings give OLMo a system prompt: "${quoted}". Press to open the setting.`;
+    systemPromptNote.title = label;
+    systemPromptNote.setAttribute("aria-label", label);
+}
+
+systemPromptNote.addEventListener("click", () => post({ type: "openSystemPromptSetting" }));
+
 function renderTokens(tokens: TokenMeter | undefined): void {
     tokenMeter.hidden = !tokens;
     if (!tokens) return;
@@ -587,6 +617,9 @@ window.addEventListener("message", (event: MessageEvent<HostToWebview>) => {
         case "tokens":
             if (snapshot) snapshot.tokens = message.tokens;
             return renderTokens(message.tokens);
+        case "systemPrompt":
+            if (snapshot) snapshot.systemPrompt = message.systemPrompt;
+            return renderSystemPrompt(message.systemPrompt);
         case "showHistory":
             return showHistory();
         case "focusInput":

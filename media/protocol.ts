@@ -88,6 +88,11 @@ export interface TokenMeter {
     contextSize: number;
 }
 
+/** A system prompt set by the workspace's settings and in effect: shown, so it is never silent. */
+export interface WorkspaceSystemPrompt {
+    text: string;
+}
+
 export interface ChatSnapshot {
     conversation: Conversation;
     /** Past conversations, newest first. */
@@ -95,6 +100,7 @@ export interface ChatSnapshot {
     model: ModelStatus;
     context: EditorContext;
     tokens?: TokenMeter;
+    systemPrompt?: WorkspaceSystemPrompt;
 }
 
 /** Extension -> webview. */
@@ -105,6 +111,7 @@ export type HostToWebview =
     | { type: "model"; model: ModelStatus }
     | { type: "context"; context: EditorContext }
     | { type: "tokens"; tokens?: TokenMeter }
+    | { type: "systemPrompt"; systemPrompt?: WorkspaceSystemPrompt }
     | { type: "showHistory" }
     | { type: "focusInput" };
 
@@ -125,6 +132,8 @@ export type WebviewToHost =
     /** Only http(s) links are opened; the extension checks the scheme again. */
     | { type: "openLink"; href: string }
     | { type: "openModelSettings" }
+    /** Opens the workspace settings at olmo.systemPrompt. */
+    | { type: "openSystemPromptSetting" }
     /** Runs the first-use flow: download a model or choose a file. */
     | { type: "setUpModel" }
     | { type: "restartModel" }
@@ -146,6 +155,7 @@ const webviewMessageFields: { [T in WebviewToHost["type"]]: Record<string, "stri
         applyCode: { code: "string" },
         openLink: { href: "string" },
         openModelSettings: {},
+        openSystemPromptSetting: {},
         setUpModel: {},
         restartModel: {},
         showLog: {},

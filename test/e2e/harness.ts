@@ -329,6 +329,19 @@ export class VSCodeSession {
         await this.waitForWorkbench();
     }
 
+    /**
+     * Another browser tab on the same code-server and workspace: a second VS Code window, with its
+     * own extension host. The returned session drives that tab; close this one, not it.
+     */
+    async openAnotherWindow(): Promise<VSCodeSession> {
+        const page = await this.page.context().newPage();
+        page.setDefaultTimeout(this.timeout);
+        const other = Object.create(this, { _page: { value: page } }) as VSCodeSession;
+        await page.goto(this.url);
+        await other.waitForWorkbench();
+        return other;
+    }
+
     /** The workbench is up: its parts are laid out and the status bar is on screen. */
     async waitForWorkbench(): Promise<void> {
         const t = Math.max(this.timeout, 60_000);

@@ -143,6 +143,29 @@ describe("unit: chat webview", () => {
             assert.ok(b.getAttribute("aria-label"), `no aria-label: ${b.outerHTML}`);
     });
 
+    test("a workspace's system prompt in effect is shown as a note that opens the setting", () => {
+        const view = openView();
+        view.receive({ type: "snapshot", snapshot: snapshotWith([question, answer]) });
+        const note = view.$(".system-prompt-note") as HTMLButtonElement;
+        assert.equal(note.hidden, true, "no note without a workspace value");
+        view.receive({
+            type: "snapshot",
+            snapshot: snapshotWith([question, answer], {
+                systemPrompt: { text: "Always answer in pirate speak." },
+            }),
+        });
+        assert.equal(note.hidden, false);
+        assert.equal(
+            note.getAttribute("aria-label"),
+            `This workspace's settings give OLMo a system prompt: "Always answer in pirate speak.". Press to open the setting.`,
+        );
+        assert.equal(note.title, note.getAttribute("aria-label"));
+        note.click();
+        assert.deepEqual(view.posted.at(-1), { type: "openSystemPromptSetting" });
+        view.receive({ type: "systemPrompt" });
+        assert.equal(note.hidden, true, "gone when the workspace value is removed");
+    });
+
     test("streamed deltas are drawn once per animation frame; finished messages are kept", async () => {
         const view = openView();
         const streaming: Message = { id: "a2", role: "assistant", text: "", state: "streaming" };

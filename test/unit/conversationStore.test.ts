@@ -84,7 +84,7 @@ describe("unit: conversation store", () => {
         await withFolder(async (folder) => {
             const store = new ConversationStore(folder);
             const conversation = conversationWith("counting", 1);
-            const saves: Array<Promise<void>> = [];
+            const saves: Array<Promise<unknown>> = [];
             for (let i = 0; i < 20; i++) {
                 conversation.messages.push({ id: `m${i}`, role: "user", text: `message ${i}` });
                 saves.push(store.save(conversation));
@@ -213,6 +213,125 @@ describe("unit: conversation store", () => {
                 await assert.rejects(store.delete(id), /Invalid conversation id/);
             }
             assert.equal(await store.get("../escape"), undefined);
+        });
+    });
+});
+
+describe("unit: conversation store shared by several windows (two stores on one folder)", () => {
+    const turn = (n: number): Message[] => [
+        { id: `u${n}`, role: "user", text: `question ${n}` },
+        { id: `a${n}`, role: "assistant", text: `answer ${n}`, state: "done" },
+    ];
+    const texts = (c: Conversation | undefined) => c?.messages.map((m) => m.text);
+
+    test("windows taking turns on one chat keep every turn, even from a stale copy", async () => {
+        await withFolder(async (folder) => {
+            const a = new ConversationStore(folder);
+            const b = new ConversationStore(folder);
+            const inA = { ...newConversation(1), title: "shared", messages: turn(1) };
+            await a.save(inA);
+            const inB = (await b.get(inA.id))!;
+            inA.messages.push(...turn(2));
+            await a.save(inA);
+            // B continues from the copy it opened before A's second turn.
+            inB.messages.push(...turn(3));
+            const result = await b.save(inB);
+            const all = [
+                "question 1",
+                "answer 1",
+                "question 2",
+                "answer 2",
+                "question 3",
+                "answer 3",
+            ];
+            assert.deepEqual(texts(await new ConversationStore(folder).get(inA.id)), all);
+            assert.ok("saved" in result);
+            assert.deepEqual(texts(result.saved), all, "the saving window learns the merged chat");
+            // A, stale now, retries its own answer 2: B's turn stays, A's new text replaces its own.
+            inA.messages[3] = { ...inA.messages[3], text: "answer 2, retried" };
+            await a.save(inA);
+            assert.deepEqual(texts(await new ConversationStore(folder).get(inA.id)), [
+                ...all.slice(0, 3),
+                "answer 2, retried",
+                ...all.slice(4),
+            ]);
+        });
+    });
+
+    test("a chat created in one window appears in the other's history", async () => {
+        await withFolder(async (folder) => {
+            const a = new ConversationStore(folder);
+            const b = new ConversationStore(folder);
+            assert.deepEqual(await b.list(), []);
+            const chat = conversationWith("from window A", 7);
+            await a.save(chat);
+            assert.deepEqual(
+                (await b.list()).map((c) => c.id),
+                [chat.id],
+            );
+            assert.deepEqual(await b.get(chat.id), chat);
+        });
+    });
+
+    test("a chat deleted in one window stays deleted when the other saves it", async () => {
+        await withFolder(async (folder) => {
+            const a = new ConversationStore(folder);
+            const b = new ConversationStore(folder);
+            const chat = conversationWith("doomed", 3);
+            await a.save(chat);
+            const inB = (await b.get(chat.id))!;
+            await a.delete(chat.id);
+            assert.equal(await b.wasDeleted(chat.id), true);
+            inB.messages.push(...turn(9));
+            assert.deepEqual(await b.save(inB), { deleted: true });
+            assert.deepEqual(await readdir(folder), []);
+            assert.deepEqual(await b.list(), []);
+            assert.equal(
+                await b.wasDeleted(newConversation().id),
+                false,
+                "never saved is not deleted",
+            );
+        });
+    });
+
+    test("a failed load is retried on the next call, never kept", async () => {
+        await withFolder(async (parent) => {
+            const folder = path.join(parent, "conversations");
+            await writeFile(folder, "a file where the folder belongs");
+            const store = new ConversationStore(folder);
+            await assert.rejects(store.list(), /The saved chats in .* could not be read: ENOTDIR/);
+            await rm(folder);
+            const chat = conversationWith("after the fix", 4);
+            await new ConversationStore(folder).save(chat);
+            assert.deepEqual(
+                (await store.list()).map((c) => c.id),
+                [chat.id],
+            );
+            assert.deepEqual(await store.get(chat.id), chat);
+        });
+    });
+
+    test("corrupt files moved aside by one window while the other loads: both load, each file reported once", async () => {
+        await withFolder(async (folder) => {
+            const names = Array.from({ length: 20 }, (_, i) => `broken${i}.json`);
+            for (const name of names) await writeFile(path.join(folder, name), "{ not json");
+            const good = conversationWith("good", 5);
+            await writeFile(path.join(folder, `${good.id}.json`), JSON.stringify(good));
+            const reports: string[] = [];
+            const a = new ConversationStore(folder, (m) => reports.push(m));
+            const b = new ConversationStore(folder, (m) => reports.push(m));
+            const [inA, inB] = await Promise.all([a.list(), b.list()]);
+            assert.deepEqual([inA.length, inB.length], [1, 1]);
+            assert.deepEqual(
+                (await Promise.all([a.list(), b.list()])).map((l) => l.length),
+                [1, 1],
+                "and later loads work",
+            );
+            const reported = reports.flatMap((r) =>
+                [...r.matchAll(/broken\d+\.json/g)].map((m) => m[0]),
+            );
+            assert.deepEqual(reported.sort(), [...names].sort());
+            assert.equal((await readdir(path.join(folder, UNREADABLE_FOLDER))).length, 20);
         });
     });
 });
