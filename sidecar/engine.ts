@@ -8,6 +8,7 @@ import {
     LlamaChat,
     LlamaLogLevel,
     TokenBias,
+    type ChatWrapper,
     type Llama,
     type LlamaContext,
     type LlamaContextSequence,
@@ -15,7 +16,14 @@ import {
     type Token,
     type Tokenizer,
 } from "node-llama-cpp";
-import { Olmo2ChatWrapper, toChatHistory } from "./chatWrapper.js";
+import {
+    chatFormatOf,
+    chatWrapperFor,
+    SUPPORTED_CHAT_FORMATS,
+    toChatHistory,
+    UnsupportedChatFormatError,
+    type ChatFormat,
+} from "./chatWrapper.js";
 import { ContextOverflowError, fitToContext } from "./contextFit.js";
 import { errorText, isMemoryError, SidecarError } from "./errors.js";
 import { checkModelFile, type ModelHeader } from "./modelFiles.js";
@@ -38,8 +46,20 @@ import type {
     StopReason,
 } from "./protocol.js";
 
-export const DEFAULT_CONTEXT_SIZE = 4096;
+/**
+ * Context size when the load names none (`olmo.contextSize` "auto"): node-llama-cpp's "auto", the
+ * largest context that fits beside the layers on the GPU (or in RAM on the CPU), up to the model's
+ * training context (4096 on OLMo 2, 65,536 on OLMo 3).
+ */
+export const DEFAULT_CONTEXT_SIZE: number | "auto" = "auto";
 export const DEFAULT_MAX_TOKENS = 1024;
+/**
+ * Sliding-window models (OLMo 3) keep only the window on 3 of 4 layers; their evaluated prefix is
+ * reused across turns through node-llama-cpp's sequence checkpoints instead of a full-size cache
+ * on every layer (`swaFullCache`), which would cost four times the KV memory at 65k tokens for the
+ * same reuse (README: "OLMo 3 and sliding-window attention").
+ */
+export const SWA_FULL_CACHE = false;
 /** Out of memory at load, the context is halved down to this before giving up. */
 const MIN_FALLBACK_CONTEXT_SIZE = 512;
 
@@ -47,7 +67,7 @@ interface Loaded {
     llama: Llama;
     model: LlamaModel;
     context: LlamaContext;
-    wrapper: Olmo2ChatWrapper;
+    wrapper: ChatWrapper;
     info: ModelInfo;
 }
 
@@ -119,6 +139,7 @@ export class Engine {
     private async loadFile(params: LoadParams): Promise<ModelInfo> {
         const { modelPath } = params;
         const header = await checkModelFile(modelPath);
+        const format = fileChatFormat(header, modelPath);
         this.setState({ state: "loading", progress: 0, modelPath });
         const started = performance.now();
         const llama = await this.llama(params.gpu ?? "auto");
@@ -161,12 +182,12 @@ export class Engine {
                 ramBytes: Math.max(0, process.memoryUsage().rss - ramBefore),
                 fallback,
             };
-            this.loaded = { llama, model, context, wrapper: new Olmo2ChatWrapper(), info };
+            this.loaded = { llama, model, context, wrapper: chatWrapperFor(format), info };
             this.scheduler.setSequences(
                 Array.from({ length: sequences }, () => context.getSequence()),
             );
             this.events.log(
-                `loaded ${info.name} (${info.quantization}) on ${info.backend}, ${info.gpuLayers}/${info.totalLayers} layers on GPU, ` +
+                `loaded ${info.name} (${info.quantization}, ${format.family} chat format) on ${info.backend}, ${info.gpuLayers}/${info.totalLayers} layers on GPU, ` +
                     `context ${info.contextSize}, ${threads} threads, in ${info.loadMs} ms${fallback ? ` (${fallback})` : ""}`,
             );
             return info;
@@ -190,10 +211,10 @@ export class Engine {
     ): Promise<{ model: LlamaModel; context: LlamaContext; fallback?: string }> {
         const { modelPath } = params;
         const requestedLayers = params.gpuLayers ?? "auto";
-        const requestedContext = Math.min(
-            params.contextSize ?? DEFAULT_CONTEXT_SIZE,
-            header.trainContextSize,
-        );
+        const requestedContext: number | "auto" =
+            params.contextSize === undefined
+                ? DEFAULT_CONTEXT_SIZE
+                : Math.min(params.contextSize, header.trainContextSize);
         let gpuLayers = requestedLayers;
         let contextSize = requestedContext;
         let model: LlamaModel | undefined;
@@ -219,6 +240,7 @@ export class Engine {
                         contextSize,
                         sequences: options.sequences,
                         threads: options.threads,
+                        swaFullCache: SWA_FULL_CACHE,
                     }),
                 );
                 const reduced = [
@@ -251,8 +273,9 @@ export class Engine {
                     gpuLayers = Math.floor(layersTried / 2);
                     await model?.dispose();
                     model = undefined;
-                } else if (contextSize > MIN_FALLBACK_CONTEXT_SIZE) {
-                    contextSize = Math.max(MIN_FALLBACK_CONTEXT_SIZE, Math.floor(contextSize / 2));
+                } else if (contextSize === "auto" || contextSize > MIN_FALLBACK_CONTEXT_SIZE) {
+                    const tried = contextSize === "auto" ? header.trainContextSize : contextSize;
+                    contextSize = Math.max(MIN_FALLBACK_CONTEXT_SIZE, Math.floor(tried / 2));
                 } else {
                     await model?.dispose();
                     throw error;
@@ -548,6 +571,29 @@ export class Engine {
         await this.unload();
         for (const llama of this.llamas.values())
             await (await llama.catch(() => undefined))?.dispose();
+    }
+}
+
+/** The file's chat format (chatWrapper.ts), or a refusal that names what is supported. */
+function fileChatFormat(header: ModelHeader, modelPath: string): ChatFormat {
+    const { metadata } = header.file;
+    const tokens = metadata.tokenizer?.ggml?.tokens;
+    const tokenText = (id: number | undefined) =>
+        (id !== undefined ? tokens?.[id] : undefined) ?? "";
+    try {
+        return chatFormatOf({
+            template: metadata.tokenizer?.chat_template,
+            bosText: tokenText(metadata.tokenizer?.ggml?.bos_token_id),
+            eosText: tokenText(metadata.tokenizer?.ggml?.eos_token_id),
+            slidingWindow: header.file.architectureMetadata.attention?.sliding_window !== undefined,
+        });
+    } catch (error) {
+        if (!(error instanceof UnsupportedChatFormatError)) throw error;
+        throw new SidecarError(
+            "unsupportedArchitecture",
+            `${modelPath} is an olmo2-architecture model, but ${error.message}. ` +
+                `OLMo Local formats prompts for ${SUPPORTED_CHAT_FORMATS} only; choose one of those GGUFs.`,
+        );
     }
 }
 

@@ -78,6 +78,8 @@ const MAX_LAYERS = 512;
 export interface ModelHeader {
     trainContextSize: number;
     blockCount: number;
+    /** The header as read: the chat format is told from it (chatWrapper.ts). */
+    file: GgufFileInfo;
 }
 
 /** GGUF's fixed start: magic, version, tensor count, metadata entry count. */
@@ -207,5 +209,5 @@ function checkHyperparameters(modelPath: string, header: GgufFileInfo): ModelHea
         (typeof ropeBase !== "number" || !(ropeBase > 0 && Number.isFinite(ropeBase)))
     )
         impossible("rope.freq_base", "a positive number");
-    return { trainContextSize, blockCount };
+    return { trainContextSize, blockCount, file: header };
 }
