@@ -476,10 +476,6 @@ export class Engine {
             throw error;
         }
         const prompt = this.promptTokens(fit.kept, tokenizer);
-        const reusedTokens = Math.min(
-            commonPrefixLength(sequence.contextTokens, prompt),
-            prompt.length - 1,
-        );
         const room = contextSize - prompt.length;
         const generationLimit = Math.min(maxTokens, room);
 
@@ -488,6 +484,10 @@ export class Engine {
         const cancelListener = cancel.onCancellationRequested(() => abort.abort());
         if (cancel.isCancellationRequested) abort.abort();
         const outputBefore = sequence.tokenMeter.usedOutputTokens;
+        // Reuse as measured: the prompt tokens llama.cpp did not evaluate. A sliding-window model
+        // (OLMo 3) may restore a checkpoint and evaluate more than the common prefix suggests.
+        const inputBefore = sequence.tokenMeter.usedInputTokens;
+        let inputAtFirstToken: number | undefined;
         const predictionsBefore = sequence.tokenPredictions;
         let firstTokenAt: number | undefined;
         let lastTokenAt = arrived;
@@ -511,10 +511,15 @@ export class Engine {
                 onTextChunk: (text) => {
                     lastTokenAt = performance.now();
                     firstTokenAt ??= lastTokenAt;
+                    inputAtFirstToken ??= sequence.tokenMeter.usedInputTokens;
                     onDelta(text);
                 },
             });
             const completionTokens = generatedTokens(sequence, outputBefore, predictionsBefore);
+            const evaluated =
+                (inputAtFirstToken ?? sequence.tokenMeter.usedInputTokens) - inputBefore;
+            // node-llama-cpp evaluates the prompt's last token with the first generated one, later.
+            const reusedTokens = Math.max(0, prompt.length - 1 - evaluated);
             const stopReason = toStopReason(
                 response.metadata.stopReason,
                 generationLimit < maxTokens,
