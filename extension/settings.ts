@@ -4,6 +4,8 @@ import * as vscode from "vscode";
 import type { GpuChoice, LoadParams, Sampling } from "../sidecar/protocol.js";
 
 const SECTION = "olmo";
+/** `olmo.contextSize`'s default: the sidecar picks the largest context that fits (engine.ts). */
+export const CONTEXT_SIZE_AUTO = "auto";
 
 function machineValue<T>(key: string, fallback: T): T {
     const inspected = vscode.workspace.getConfiguration(SECTION).inspect<T>(key);
@@ -16,12 +18,14 @@ export function loadParamsFromSettings(): LoadParams | undefined {
     if (!modelPath) return undefined;
     const gpuLayers = machineValue<string | number>("gpuLayers", "auto");
     const threads = machineValue("threads", 0);
+    const contextSize = machineValue<number | string>("contextSize", CONTEXT_SIZE_AUTO);
     return {
         modelPath,
         gpu: machineValue<GpuChoice>("gpu", "auto"),
         // Whole numbers: a hand-edited settings.json may hold decimals, which the sidecar refuses.
         gpuLayers: typeof gpuLayers === "number" ? Math.max(0, Math.round(gpuLayers)) : "auto",
-        contextSize: Math.round(machineValue("contextSize", 4096)),
+        // "auto" (or anything but a number) leaves it out: the sidecar then fits the largest context.
+        contextSize: typeof contextSize === "number" ? Math.round(contextSize) : undefined,
         threads: threads >= 1 ? Math.floor(threads) : undefined,
     };
 }
