@@ -26,6 +26,7 @@ import {
 } from "./chatWrapper.js";
 import { ContextOverflowError, fitToContext } from "./contextFit.js";
 import { errorText, isMemoryError, SidecarError } from "./errors.js";
+import { SWA_FULL_CACHE } from "./fitEstimate.js";
 import { checkModelFile, type ModelHeader } from "./modelFiles.js";
 import { RequestScheduler, type CancelSignal, type Slot } from "./scheduler.js";
 import {
@@ -53,13 +54,6 @@ import type {
  */
 export const DEFAULT_CONTEXT_SIZE: number | "auto" = "auto";
 export const DEFAULT_MAX_TOKENS = 1024;
-/**
- * Sliding-window models (OLMo 3) keep only the window on 3 of 4 layers; their evaluated prefix is
- * reused across turns through node-llama-cpp's sequence checkpoints instead of a full-size cache
- * on every layer (`swaFullCache`), which would cost four times the KV memory at 65k tokens for the
- * same reuse (README: "OLMo 3 and sliding-window attention").
- */
-export const SWA_FULL_CACHE = false;
 /** Out of memory at load, the context is halved down to this before giving up. */
 const MIN_FALLBACK_CONTEXT_SIZE = 512;
 
