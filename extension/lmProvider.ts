@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import * as path from "node:path";
 import * as vscode from "vscode";
-import { answerReserve, DEFAULT_CONTEXT_SIZE, DEFAULT_MAX_TOKENS } from "../sidecar/defaults.js";
+import { answerReserve, BASELINE_CONTEXT_SIZE, DEFAULT_MAX_TOKENS } from "../sidecar/defaults.js";
 import type { ChatMessage, Sampling } from "../sidecar/protocol.js";
 import type {
     LanguageModelChatInformation,
@@ -148,7 +148,7 @@ class OlmoChatProvider implements LanguageModelChatProvider, vscode.Disposable {
         const params = loadParamsFromSettings();
         if (!params) return undefined;
         const loaded = this.host.state.kind === "ready" ? this.host.state.model : undefined;
-        const contextSize = loaded?.contextSize ?? params.contextSize ?? DEFAULT_CONTEXT_SIZE;
+        const contextSize = loaded?.contextSize ?? params.contextSize ?? BASELINE_CONTEXT_SIZE;
         const maxTokens = Math.min(
             samplingFromSettings().maxTokens ?? DEFAULT_MAX_TOKENS,
             contextSize,

@@ -1,10 +1,13 @@
-// First use: no model is set. Offer the official OLMo-2 13B Instruct download (or a smaller
-// quantization), say beforehand whether it fits this machine and the disk, download it with
-// progress, cancel and resume, or let the user pick a .gguf they already have.
+// First use: no model is set. Offer the OLMo family (modelCatalog.ts: OLMo-2 13B Instruct by
+// default, OLMo-2 7B, OLMo 3 7B, OLMo 3.1 32B where the machine can hold it) with the one that suits
+// the measured VRAM, RAM and disk marked and why, or a smaller quantization of the 13B; say
+// beforehand whether the choice fits this machine and the disk, download it with progress, cancel
+// and resume, or let the user pick a .gguf they already have.
 import { statfs } from "node:fs/promises";
 import * as vscode from "vscode";
-import { DEFAULT_CONTEXT_SIZE } from "../sidecar/defaults.js";
-import type { ModelSource } from "../sidecar/protocol.js";
+import { BASELINE_CONTEXT_SIZE } from "../sidecar/defaults.js";
+import type { InspectModelResult, ModelSource } from "../sidecar/protocol.js";
+import { CATALOG, canHold, DEFAULT_MODEL_ID, recommend, type Machine } from "./modelCatalog.js";
 import { OlmoError, type ModelHost } from "./modelHost.js";
 import {
     hubEndpointFromSettings,
@@ -67,40 +70,71 @@ export function registerModelSetup(
     return [vscode.commands.registerCommand("olmo.setupModel", setup)];
 }
 
-type SetupPick = vscode.QuickPickItem & { action: "download" | "smaller" | "pick" };
+type SetupPick = vscode.QuickPickItem & {
+    action: "download" | "smaller" | "pick";
+    source?: ModelSource;
+};
 
 /** Resolves true once olmo.modelPath points at a model. */
 export async function runModelSetup(
     context: vscode.ExtensionContext,
     host: ModelHost,
 ): Promise<boolean> {
+    const endpoint = hubEndpointFromSettings();
+    const official = CATALOG[DEFAULT_MODEL_ID]!;
     const configured = parseHfUri(modelUriFromSettings());
-    const defaultSource = configured ?? { repo: OFFICIAL_REPO, file: MODEL_CHOICES[0].file };
-    const defaultChoice = MODEL_CHOICES.find((c) => c.file === defaultSource.file);
-    const picks: SetupPick[] = [
-        {
-            label: "$(cloud-download) Download OLMo-2 13B Instruct",
-            description: defaultChoice
-                ? `${defaultChoice.quantization}, ${formatBytes(defaultChoice.bytes)}`
-                : defaultSource.file,
-            detail: `From ${defaultSource.repo} (Apache-2.0). Checked for fit before downloading.`,
+    const directory = modelsDirectory(context);
+    const machine = await measureMachine(host, directory, {
+        ...(configured ?? official),
+        endpoint,
+    });
+    const recommended = machine && recommend(machine);
+    const picks: SetupPick[] = [];
+    if (configured && !Object.values(CATALOG).some((m) => m.file === configured.file)) {
+        picks.push({
+            label: `$(cloud-download) Download ${configured.file}`,
+            detail: `From ${configured.repo} (olmo.modelUri). Checked for fit before downloading.`,
             action: "download",
-        },
+            source: configured,
+        });
+    }
+    for (const [id, model] of Object.entries(CATALOG)) {
+        // The 32B only where it can run at all; the others always (the fit check says how).
+        if (id === "olmo-3-32b" && !(machine && canHold(model, machine))) continue;
+        const isRecommended = recommended?.id === id;
+        picks.push({
+            label: `${isRecommended ? "$(star-full)" : "$(cloud-download)"} Download ${model.name}`,
+            description: `${model.quantization}, ${model.exactSize ? "" : "about "}${formatBytes(model.bytes)} · ${model.license}`,
+            detail:
+                `From ${model.repo}.` +
+                (isRecommended ? ` Recommended: ${recommended.reason}.` : "") +
+                " Checked for fit before downloading.",
+            action: "download",
+            source: { repo: model.repo, file: model.file },
+        });
+    }
+    // The recommended one first; otherwise the catalog's order (the default first).
+    picks.sort(
+        (a, b) => Number(b.label.startsWith("$(star")) - Number(a.label.startsWith("$(star")),
+    );
+    picks.push(
         {
-            label: "$(arrow-down) Download a smaller quantization…",
+            label: "$(arrow-down) Download a smaller quantization of the 13B…",
             description: "Q4_K_S, Q3_K_M, Q2_K",
             action: "smaller",
         },
         { label: "$(file) Choose a .gguf file on this computer…", action: "pick" },
-    ];
+    );
     const picked = await vscode.window.showQuickPick(picks, {
         title: "OLMo Local needs a model",
-        placeHolder: "Download OLMo-2 or choose a file you have",
+        placeHolder: recommended
+            ? `Recommended here: ${CATALOG[recommended.id]!.name} (${recommended.reason})`
+            : "Download an OLMo model or choose a file you have",
         ignoreFocusOut: true,
     });
     if (!picked) return false;
     if (picked.action === "pick") return pickExistingFile();
-    let source: ModelSource = defaultSource;
+    let source: ModelSource | undefined = picked.source;
     if (picked.action === "smaller") {
         const smaller = await vscode.window.showQuickPick(
             MODEL_CHOICES.slice(1).map((c) => ({
@@ -114,14 +148,50 @@ export async function runModelSetup(
         if (!smaller) return false;
         source = { repo: OFFICIAL_REPO, file: smaller.choice.file };
     }
-    return downloadWithChecks(context, host, { ...source, endpoint: hubEndpointFromSettings() });
+    if (!source) return false;
+    return downloadWithChecks(context, host, { ...source, endpoint });
+}
+
+function modelsDirectory(context: vscode.ExtensionContext): string {
+    return (
+        modelsDirectoryFromSettings() ||
+        vscode.Uri.joinPath(context.globalStorageUri, "models").fsPath
+    );
+}
+
+/**
+ * Free VRAM and RAM as the sidecar measures them (it reads the default file's header to answer),
+ * and the models folder's free disk. Undefined when that fails (offline): nothing is recommended.
+ */
+async function measureMachine(
+    host: ModelHost,
+    directory: string,
+    source: ModelSource,
+): Promise<Machine | undefined> {
+    try {
+        await vscode.workspace.fs.createDirectory(vscode.Uri.file(directory));
+        const disk = await statfs(directory);
+        const fit: InspectModelResult = await vscode.window.withProgress(
+            { location: vscode.ProgressLocation.Notification, title: "Measuring this machine…" },
+            () => host.requestWithoutModel("olmo/inspectModel", { source }),
+        );
+        return {
+            freeVramBytes: fit.freeVramBytes,
+            freeRamBytes: fit.freeRamBytes,
+            freeDiskBytes: disk.bavail * disk.bsize,
+            unifiedMemory: fit.backend === "metal",
+        };
+    } catch (error) {
+        host.log.warn(`could not measure the machine for a recommendation: ${String(error)}`);
+        return undefined;
+    }
 }
 
 async function pickExistingFile(): Promise<boolean> {
     const files = await vscode.window.showOpenDialog({
         canSelectMany: false,
         filters: { "GGUF models": ["gguf"] },
-        title: "Choose an OLMo-2 .gguf model",
+        title: "Choose an OLMo 2 or OLMo 3 Instruct .gguf model",
     });
     if (!files?.[0]) return false;
     await vscode.workspace
@@ -135,13 +205,14 @@ async function downloadWithChecks(
     host: ModelHost,
     source: ModelSource,
 ): Promise<boolean> {
-    const directory =
-        modelsDirectoryFromSettings() ||
-        vscode.Uri.joinPath(context.globalStorageUri, "models").fsPath;
+    const directory = modelsDirectory(context);
     await vscode.workspace.fs.createDirectory(vscode.Uri.file(directory));
+    // The fit check at the configured context; "auto" is judged at the context every model can use.
+    const configuredContext = vscode.workspace
+        .getConfiguration("olmo")
+        .inspect<number | "auto">("contextSize")?.globalValue;
     const contextSize =
-        vscode.workspace.getConfiguration("olmo").inspect<number>("contextSize")?.globalValue ??
-        DEFAULT_CONTEXT_SIZE;
+        typeof configuredContext === "number" ? configuredContext : BASELINE_CONTEXT_SIZE;
 
     const fit = await vscode.window.withProgress(
         {

@@ -22,12 +22,14 @@ export function loadParamsFromSettings(): LoadParams | undefined {
     if (!modelPath) return undefined;
     const gpuLayers = machineValue<string | number>("gpuLayers", "auto");
     const threads = machineValue("threads", 0);
+    const contextSize = machineValue<number | string>("contextSize", DEFAULT_CONTEXT_SIZE);
     return {
         modelPath,
         gpu: machineValue<GpuChoice>("gpu", "auto"),
         // Whole numbers: a hand-edited settings.json may hold decimals, which the sidecar refuses.
         gpuLayers: typeof gpuLayers === "number" ? Math.max(0, Math.round(gpuLayers)) : "auto",
-        contextSize: Math.round(machineValue("contextSize", DEFAULT_CONTEXT_SIZE)),
+        // "auto" (or anything but a number) leaves it out: the sidecar then fits the largest context.
+        contextSize: typeof contextSize === "number" ? Math.round(contextSize) : undefined,
         threads: threads >= 1 ? Math.floor(threads) : undefined,
     };
 }

@@ -3,8 +3,16 @@
 // runtime dependencies, so the extension can import it as it imports protocol.ts. package.json's
 // `contributes.configuration` repeats the defaults as JSON (test/unit/defaults.test.ts holds them equal).
 
-/** Tokens of context (OLMo-2 was trained with 4096). */
-export const DEFAULT_CONTEXT_SIZE = 4096;
+/**
+ * `olmo.contextSize`'s default, "auto": the largest context that fits beside the layers on the GPU
+ * (or in RAM on the CPU), up to the model's training context (4096 on OLMo 2, 65,536 on OLMo 3).
+ */
+export const DEFAULT_CONTEXT_SIZE = "auto";
+/**
+ * The context assumed where a number is needed before a model is loaded (a fit check of "auto",
+ * the LM provider's figures before the first load): OLMo 2's training context, which every OLMo fits.
+ */
+export const BASELINE_CONTEXT_SIZE = 4096;
 /** The longest answer, in tokens, unless a request asks for another limit. */
 export const DEFAULT_MAX_TOKENS = 1024;
 export const DEFAULT_TEMPERATURE = 0.7;

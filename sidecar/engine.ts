@@ -8,6 +8,7 @@ import {
     LlamaChat,
     LlamaLogLevel,
     TokenBias,
+    type ChatWrapper,
     type Llama,
     type LlamaContext,
     type LlamaContextSequence,
@@ -15,7 +16,14 @@ import {
     type Token,
     type Tokenizer,
 } from "node-llama-cpp";
-import { Olmo2ChatWrapper, toChatHistory } from "./chatWrapper.js";
+import {
+    chatFormatOf,
+    chatWrapperFor,
+    SUPPORTED_CHAT_FORMATS,
+    toChatHistory,
+    UnsupportedChatFormatError,
+    type ChatFormat,
+} from "./chatWrapper.js";
 import { ContextOverflowError, fitToContext } from "./contextFit.js";
 import {
     answerReserve,
@@ -25,6 +33,7 @@ import {
     DEFAULT_TOP_P,
 } from "./defaults.js";
 import { errorText, isMemoryError, SidecarError } from "./errors.js";
+import { SWA_FULL_CACHE } from "./fitEstimate.js";
 import { checkModelFile, type ModelHeader } from "./modelFiles.js";
 import { RequestScheduler, type CancelSignal, type Slot } from "./scheduler.js";
 import {
@@ -52,7 +61,7 @@ interface Loaded {
     llama: Llama;
     model: LlamaModel;
     context: LlamaContext;
-    wrapper: Olmo2ChatWrapper;
+    wrapper: ChatWrapper;
     info: ModelInfo;
 }
 
@@ -124,6 +133,7 @@ export class Engine {
     private async loadFile(params: LoadParams): Promise<ModelInfo> {
         const { modelPath } = params;
         const header = await checkModelFile(modelPath);
+        const format = fileChatFormat(header, modelPath);
         this.setState({ state: "loading", progress: 0, modelPath });
         const started = performance.now();
         const llama = await this.llama(params.gpu ?? "auto");
@@ -166,12 +176,12 @@ export class Engine {
                 ramBytes: Math.max(0, process.memoryUsage().rss - ramBefore),
                 fallback,
             };
-            this.loaded = { llama, model, context, wrapper: new Olmo2ChatWrapper(), info };
+            this.loaded = { llama, model, context, wrapper: chatWrapperFor(format), info };
             this.scheduler.setSequences(
                 Array.from({ length: sequences }, () => context.getSequence()),
             );
             this.events.log(
-                `loaded ${info.name} (${info.quantization}) on ${info.backend}, ${info.gpuLayers}/${info.totalLayers} layers on GPU, ` +
+                `loaded ${info.name} (${info.quantization}, ${format.family} chat format) on ${info.backend}, ${info.gpuLayers}/${info.totalLayers} layers on GPU, ` +
                     `context ${info.contextSize}, ${threads} threads, in ${info.loadMs} ms${fallback ? ` (${fallback})` : ""}`,
             );
             return info;
@@ -195,10 +205,10 @@ export class Engine {
     ): Promise<{ model: LlamaModel; context: LlamaContext; fallback?: string }> {
         const { modelPath } = params;
         const requestedLayers = params.gpuLayers ?? "auto";
-        const requestedContext = Math.min(
-            params.contextSize ?? DEFAULT_CONTEXT_SIZE,
-            header.trainContextSize,
-        );
+        const requestedContext: number | "auto" =
+            params.contextSize === undefined
+                ? DEFAULT_CONTEXT_SIZE
+                : Math.min(params.contextSize, header.trainContextSize);
         let gpuLayers = requestedLayers;
         let contextSize = requestedContext;
         let model: LlamaModel | undefined;
@@ -224,6 +234,7 @@ export class Engine {
                         contextSize,
                         sequences: options.sequences,
                         threads: options.threads,
+                        swaFullCache: SWA_FULL_CACHE,
                     }),
                 );
                 const reduced = [
@@ -256,8 +267,9 @@ export class Engine {
                     gpuLayers = Math.floor(layersTried / 2);
                     await model?.dispose();
                     model = undefined;
-                } else if (contextSize > MIN_FALLBACK_CONTEXT_SIZE) {
-                    contextSize = Math.max(MIN_FALLBACK_CONTEXT_SIZE, Math.floor(contextSize / 2));
+                } else if (contextSize === "auto" || contextSize > MIN_FALLBACK_CONTEXT_SIZE) {
+                    const tried = contextSize === "auto" ? header.trainContextSize : contextSize;
+                    contextSize = Math.max(MIN_FALLBACK_CONTEXT_SIZE, Math.floor(tried / 2));
                 } else {
                     await model?.dispose();
                     throw error;
@@ -457,10 +469,6 @@ export class Engine {
             throw error;
         }
         const prompt = this.promptTokens(fit.kept, tokenizer);
-        const reusedTokens = Math.min(
-            commonPrefixLength(sequence.contextTokens, prompt),
-            prompt.length - 1,
-        );
         const room = contextSize - prompt.length;
         const generationLimit = Math.min(maxTokens, room);
 
@@ -469,6 +477,10 @@ export class Engine {
         const cancelListener = cancel.onCancellationRequested(() => abort.abort());
         if (cancel.isCancellationRequested) abort.abort();
         const outputBefore = sequence.tokenMeter.usedOutputTokens;
+        // Reuse as measured: the prompt tokens llama.cpp did not evaluate. A sliding-window model
+        // (OLMo 3) may restore a checkpoint and evaluate more than the common prefix suggests.
+        const inputBefore = sequence.tokenMeter.usedInputTokens;
+        let inputAtFirstToken: number | undefined;
         const predictionsBefore = sequence.tokenPredictions;
         let firstTokenAt: number | undefined;
         let lastTokenAt = arrived;
@@ -492,10 +504,15 @@ export class Engine {
                 onTextChunk: (text) => {
                     lastTokenAt = performance.now();
                     firstTokenAt ??= lastTokenAt;
+                    inputAtFirstToken ??= sequence.tokenMeter.usedInputTokens;
                     onDelta(text);
                 },
             });
             const completionTokens = generatedTokens(sequence, outputBefore, predictionsBefore);
+            const evaluated =
+                (inputAtFirstToken ?? sequence.tokenMeter.usedInputTokens) - inputBefore;
+            // node-llama-cpp evaluates the prompt's last token with the first generated one, later.
+            const reusedTokens = Math.max(0, prompt.length - 1 - evaluated);
             const stopReason = toStopReason(
                 response.metadata.stopReason,
                 generationLimit < maxTokens,
@@ -552,6 +569,29 @@ export class Engine {
         await this.unload();
         for (const llama of this.llamas.values())
             await (await llama.catch(() => undefined))?.dispose();
+    }
+}
+
+/** The file's chat format (chatWrapper.ts), or a refusal that names what is supported. */
+function fileChatFormat(header: ModelHeader, modelPath: string): ChatFormat {
+    const { metadata } = header.file;
+    const tokens = metadata.tokenizer?.ggml?.tokens;
+    const tokenText = (id: number | undefined) =>
+        (id !== undefined ? tokens?.[id] : undefined) ?? "";
+    try {
+        return chatFormatOf({
+            template: metadata.tokenizer?.chat_template,
+            bosText: tokenText(metadata.tokenizer?.ggml?.bos_token_id),
+            eosText: tokenText(metadata.tokenizer?.ggml?.eos_token_id),
+            slidingWindow: header.file.architectureMetadata.attention?.sliding_window !== undefined,
+        });
+    } catch (error) {
+        if (!(error instanceof UnsupportedChatFormatError)) throw error;
+        throw new SidecarError(
+            "unsupportedArchitecture",
+            `${modelPath} is an olmo2-architecture model, but ${error.message}. ` +
+                `OLMo Local formats prompts for ${SUPPORTED_CHAT_FORMATS} only; choose one of those GGUFs.`,
+        );
     }
 }
 

@@ -12,6 +12,14 @@ export interface MemoryState {
     unifiedMemory?: boolean;
 }
 
+/**
+ * Sliding-window models (OLMo 3) keep only the window on 3 of 4 layers; their evaluated prefix is
+ * reused across turns through node-llama-cpp's sequence checkpoints instead of a full-size cache
+ * on every layer (`swaFullCache`), which costs four times the KV memory at 65k tokens for the same
+ * reuse (README: "OLMo 3 and sliding-window attention"). The estimate counts the same cache.
+ */
+export const SWA_FULL_CACHE = false;
+
 /** Leave this much VRAM for the desktop and the compute buffers' growth. */
 const VRAM_MARGIN = 512 * 2 ** 20;
 
@@ -29,6 +37,7 @@ export function estimateFit(
         const context = insights.estimateContextResourceRequirements({
             contextSize,
             modelGpuLayers: gpuLayers,
+            swaFullCache: SWA_FULL_CACHE,
         });
         return { vram: weights.gpuVram + context.gpuVram, ram: weights.cpuRam + context.cpuRam };
     };
@@ -37,6 +46,7 @@ export function estimateFit(
     const kv = insights.estimateContextResourceRequirements({
         contextSize,
         modelGpuLayers: totalLayers,
+        swaFullCache: SWA_FULL_CACHE,
     });
     const base = {
         modelBytes: insights.modelSize,

@@ -5,7 +5,7 @@ import { open, stat } from "node:fs/promises";
 import os from "node:os";
 import { GgufInsights, readGgufFileInfo, type GgufFileInfo, type Llama } from "node-llama-cpp";
 import { downloadModel, resolveUrl } from "./download.js";
-import { DEFAULT_CONTEXT_SIZE } from "./defaults.js";
+import { BASELINE_CONTEXT_SIZE } from "./defaults.js";
 import { errorText, SidecarError } from "./errors.js";
 import { estimateFit } from "./fitEstimate.js";
 import type {
@@ -37,7 +37,7 @@ export async function inspectModel(
     }
     const insights = await GgufInsights.from(info, llama);
     const vram = llama.gpu ? await llama.getVramState() : undefined;
-    const fit = estimateFit(insights, params.contextSize ?? DEFAULT_CONTEXT_SIZE, {
+    const fit = estimateFit(insights, params.contextSize ?? BASELINE_CONTEXT_SIZE, {
         freeVram: vram?.free ?? 0,
         freeRam: os.freemem(),
         unifiedMemory: llama.gpu === "metal",
@@ -79,6 +79,8 @@ const MAX_LAYERS = 512;
 export interface ModelHeader {
     trainContextSize: number;
     blockCount: number;
+    /** The header as read: the chat format is told from it (chatWrapper.ts). */
+    file: GgufFileInfo;
 }
 
 /** GGUF's fixed start: magic, version, tensor count, metadata entry count. */
@@ -208,5 +210,5 @@ function checkHyperparameters(modelPath: string, header: GgufFileInfo): ModelHea
         (typeof ropeBase !== "number" || !(ropeBase > 0 && Number.isFinite(ropeBase)))
     )
         impossible("rope.freq_base", "a positive number");
-    return { trainContextSize, blockCount };
+    return { trainContextSize, blockCount, file: header };
 }

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { getLlama, GgufInsights, readGgufFileInfo, type Llama } from "node-llama-cpp";
 import { estimateFit } from "../../sidecar/fitEstimate.js";
 import { ensureTestModel, OLMO2_13B_SHAPE } from "../support/models.js";
+import type { Olmo2Shape } from "../support/olmo2-model.js";
 
 const GiB = 2 ** 30;
 
@@ -60,5 +61,54 @@ describe("model: memory fit estimates on the 13B shape", () => {
         const none = estimateFit(insights, 4096, { freeVram: 0, freeRam: 4 * GiB });
         assert.equal(none.verdict, "none");
         assert.match(none.message, /smaller quantization/);
+    });
+});
+
+describe("model: the fit estimate counts OLMo 3's small sliding-window cache", () => {
+    // OLMo 3 7B's layout (32 x 4096, 32/32 heads, FFN 11008), header only: with and without the window.
+    const olmo3: Olmo2Shape = {
+        layers: 32,
+        width: 4096,
+        ffn: 11008,
+        heads: 32,
+        kvHeads: 32,
+        contextLength: 65536,
+        type: "Q4_0",
+        seed: 1,
+        name: "olmo3-test-7b",
+        family: "olmo3",
+        slidingWindow: 4096,
+    };
+    let llama: Llama;
+    const insightsOf = async (shape: Olmo2Shape) =>
+        GgufInsights.from(
+            await readGgufFileInfo(await ensureTestModel(shape, { headerOnly: true })),
+            llama,
+        );
+    before(async () => {
+        llama = await getLlama({ gpu: false, build: "never", progressLogs: false });
+    });
+    after(() => llama?.dispose());
+
+    test("at 32k tokens the windowed cache is a fraction of the full one", async () => {
+        const memory = { freeVram: 80 * GiB, freeRam: 64 * GiB };
+        const windowed = estimateFit(await insightsOf(olmo3), 32768, memory);
+        const full = estimateFit(
+            await insightsOf({
+                ...olmo3,
+                family: "olmo2",
+                slidingWindow: undefined,
+                name: "olmo2-test-7b-65k",
+            }),
+            32768,
+            memory,
+        );
+        // Full attention: 512 KiB a token = 16 GiB; windowed: 8 full layers (4 GiB) + 24 layers x 4096
+        // tokens (1.5 GiB); both plus the same compute buffers (about 2 GiB).
+        assert.ok(full.contextBytes > 16 * GiB, `full ${(full.contextBytes / GiB).toFixed(2)} GiB`);
+        assert.ok(
+            windowed.contextBytes < 0.5 * full.contextBytes,
+            `windowed ${(windowed.contextBytes / GiB).toFixed(2)} GiB of ${(full.contextBytes / GiB).toFixed(2)}`,
+        );
     });
 });

@@ -67,10 +67,25 @@ export const OLMO2_13B_SHAPE: Olmo2Shape = {
     name: "olmo2-test-13b",
 };
 
-export type TestModelKind = "tiny" | "small" | Olmo2Shape;
+/**
+ * The tiny model as an OLMo 3 Instruct file: sliding-window layers (3 of 4), the ChatML template,
+ * `<|im_end|>` as EOS, a 65,536-token train context. The window is 128 tokens (the real models'
+ * is 4096) so that test conversations outgrow it and exercise the sliding-window cache.
+ */
+export const OLMO3_TINY_SHAPE: Olmo2Shape = {
+    ...TINY_SHAPE,
+    layers: 4,
+    contextLength: 65536,
+    name: "olmo3-test-tiny",
+    family: "olmo3",
+    slidingWindow: 128,
+};
+
+export type TestModelKind = "tiny" | "small" | "olmo3-tiny" | Olmo2Shape;
 
 export function resolveShape(kind: TestModelKind): Olmo2Shape {
     if (kind === "tiny") return TINY_SHAPE;
+    if (kind === "olmo3-tiny") return OLMO3_TINY_SHAPE;
     if (kind === "small") return SMALL_SHAPE;
     return kind;
 }
@@ -109,6 +124,8 @@ export function modelCachePath(
         type: shape.type,
         seed: shape.seed,
         name: shape.name,
+        family: shape.family ?? "olmo2",
+        slidingWindow: shape.slidingWindow,
         headerOnly: options.headerOnly === true,
     });
     const hash = createHash("sha256").update(key).digest("hex").slice(0, 16);

@@ -58,6 +58,16 @@ export interface Olmo2Shape {
     readonly seed: number;
     /** `general.name` */
     readonly name: string;
+    /**
+     * "olmo3": an OLMo 3 Instruct file as llama.cpp's converter writes it (still `olmo2`): sliding-window
+     * keys, the ChatML template, `<|im_end|>` as EOS. Default "olmo2".
+     */
+    readonly family?: "olmo2" | "olmo3";
+    /**
+     * OLMo 3 only: `olmo2.attention.sliding_window` (the real models: 4096). The pattern is the
+     * converter's default for Olmo3ForCausalLM: every layer slides except every 4th.
+     */
+    readonly slidingWindow?: number;
 }
 
 /** The chat template of OLMo-2-1124-*-Instruct, verbatim (note the two spaces before `+ message`). */
@@ -67,6 +77,26 @@ export const OLMO2_CHAT_TEMPLATE =
     "{% elif message['role'] == 'assistant' %}{% if not loop.last %}{{ '<|assistant|>\n'  + message['content'] + eos_token + '\n' }}" +
     "{% else %}{{ '<|assistant|>\n'  + message['content'] + eos_token }}{% endif %}{% endif %}" +
     "{% if loop.last and add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}{% endfor %}";
+
+/**
+ * A ChatML template that renders as OLMo 3 Instruct's own (Olmo-3-7B-Instruct, the
+ * `olmo-3-tokenizer-instruct-dev` template, for conversations without tools): with no system
+ * message it writes the default one. Written here from the rendered examples in huggingface/
+ * transformers' Olmo3 integration test and ollama's `model/renderers/olmo3.go` (see
+ * sidecar/chatWrapper.ts for every source); the tool-calling branches are left out. No BOS.
+ */
+export const OLMO3_DEFAULT_SYSTEM_PROMPT =
+    "You are a helpful function-calling AI assistant. You do not currently have access to any functions. <functions></functions>";
+export const OLMO3_CHAT_TEMPLATE =
+    "{% if messages | length == 0 or messages[0]['role'] != 'system' %}" +
+    `{{ '<|im_start|>system\n${OLMO3_DEFAULT_SYSTEM_PROMPT}<|im_end|>\n' }}{% endif %}` +
+    "{% for message in messages %}" +
+    "{% if message['role'] == 'assistant' %}{{ '<|im_start|>assistant\n' + message['content'] }}" +
+    "{% if loop.last %}{{ eos_token }}{% else %}{{ '<|im_end|>\n' }}{% endif %}" +
+    "{% else %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}{% endif %}" +
+    "{% if loop.last and add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}{% endfor %}";
+/** OLMo 3 Instruct's end-of-turn token (`<|im_end|>`), its EOS. */
+export const OLMO3_EOS_ID = 100265;
 
 /** The token whose embedding carries the EOS flag. */
 export const TRIGGER_TEXT = "~";
@@ -299,11 +329,26 @@ export function validateShape(shape: Olmo2Shape): void {
     if (width % blockSize !== 0 || ffn % blockSize !== 0)
         throw new Error(`width and ffn must be multiples of ${blockSize} for ${type}`);
     if (width < 2) throw new Error("width must be at least 2");
+    if (
+        shape.slidingWindow !== undefined &&
+        !(Number.isInteger(shape.slidingWindow) && shape.slidingWindow > 0)
+    )
+        throw new Error("slidingWindow must be a positive integer");
 }
 
 /** Metadata for an olmo2 GGUF with the OLMo-2 tokenizer. */
 export function olmo2Metadata(shape: Olmo2Shape): Array<[string, GgufValue]> {
     const vocab = getOlmo2Vocab();
+    const olmo3 = shape.family === "olmo3";
+    const slidingWindow: Array<[string, GgufValue]> = olmo3
+        ? [
+              ["olmo2.attention.sliding_window", gguf.u32(shape.slidingWindow ?? 4096)],
+              [
+                  "olmo2.attention.sliding_window_pattern",
+                  gguf.boolArr(Array.from({ length: shape.layers }, (_, i) => (i + 1) % 4 !== 0)),
+              ],
+          ]
+        : [];
     return [
         ["general.architecture", gguf.str("olmo2")],
         ["general.name", gguf.str(shape.name)],
@@ -317,18 +362,24 @@ export function olmo2Metadata(shape: Olmo2Shape): Array<[string, GgufValue]> {
         ["olmo2.attention.head_count_kv", gguf.u32(shape.kvHeads)],
         ["olmo2.attention.layer_norm_rms_epsilon", gguf.f32(1e-6)],
         ["olmo2.rope.freq_base", gguf.f32(500000)],
+        ...slidingWindow,
         ["tokenizer.ggml.model", gguf.str("gpt2")],
         ["tokenizer.ggml.pre", gguf.str("dbrx")],
         ["tokenizer.ggml.tokens", gguf.strArr(vocab.tokens)],
         ["tokenizer.ggml.token_type", gguf.arr("i32", vocab.tokenTypes)],
         ["tokenizer.ggml.merges", gguf.strArr(vocab.merges)],
         ["tokenizer.ggml.bos_token_id", gguf.u32(OLMO2_BOS_ID)],
-        ["tokenizer.ggml.eos_token_id", gguf.u32(OLMO2_EOS_ID)],
+        ["tokenizer.ggml.eos_token_id", gguf.u32(eosId(shape))],
         ["tokenizer.ggml.padding_token_id", gguf.u32(OLMO2_PAD_ID)],
         ["tokenizer.ggml.add_bos_token", gguf.bool(false)],
         ["tokenizer.ggml.add_eos_token", gguf.bool(false)],
-        ["tokenizer.chat_template", gguf.str(OLMO2_CHAT_TEMPLATE)],
+        ["tokenizer.chat_template", gguf.str(olmo3 ? OLMO3_CHAT_TEMPLATE : OLMO2_CHAT_TEMPLATE)],
     ];
+}
+
+/** The id the file names as EOS: the one the trigger's flag leads to. */
+export function eosId(shape: Olmo2Shape): number {
+    return shape.family === "olmo3" ? OLMO3_EOS_ID : OLMO2_EOS_ID;
 }
 
 /** The olmo2 tensor set (ggml order dims), each with a data generator. */
@@ -397,8 +448,9 @@ export function olmo2Tensors(shape: Olmo2Shape): GgufTensor[] {
         ] as const,
     };
     const triggerEdit = { zero: true };
+    const eos = eosId(shape);
     matrix("output.weight", width, OLMO2_VOCAB_SIZE, outStd, (token) => {
-        if (token === OLMO2_EOS_ID) return eosEdit;
+        if (token === eos) return eosEdit;
         if (token === TRIGGER_TOKEN_ID) return triggerEdit;
         if (banned[token] === 1) return bannedEdit;
         return { set: ordinarySet };

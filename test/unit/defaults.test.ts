@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import {
     answerReserve,
+    BASELINE_CONTEXT_SIZE,
     DEFAULT_CONTEXT_SIZE,
     DEFAULT_MAX_TOKENS,
     DEFAULT_TEMPERATURE,
@@ -36,7 +37,7 @@ describe("unit: defaults", () => {
     });
 
     test("the answer reserve is the answer's limit, at most half the context", () => {
-        assert.equal(answerReserve(DEFAULT_MAX_TOKENS, DEFAULT_CONTEXT_SIZE), 1024);
+        assert.equal(answerReserve(DEFAULT_MAX_TOKENS, BASELINE_CONTEXT_SIZE), 1024);
         assert.equal(answerReserve(3000, 4096), 2048);
         assert.equal(answerReserve(100, 4096), 100);
         assert.equal(answerReserve(1024, 1001), 500, "an odd context rounds the half down");
