@@ -1,6 +1,7 @@
 // The model engine: one model, one llama context, a sequence per active conversation (least
 // recently used reclaimed), requests of one conversation in order, streaming and cancellation.
 import { stat } from "node:fs/promises";
+import { freemem } from "node:os";
 import { randomInt } from "node:crypto";
 import {
     getLlama,
@@ -18,8 +19,9 @@ import {
 import { Olmo2ChatWrapper, toChatHistory } from "./chatWrapper.js";
 import { ContextOverflowError, fitToContext } from "./contextFit.js";
 import { errorText, isMemoryError, SidecarError } from "./errors.js";
+import { affordableSequences } from "./fitEstimate.js";
 import { checkModelFile, type ModelHeader } from "./modelFiles.js";
-import { RequestScheduler, type CancelSignal, type Slot } from "./scheduler.js";
+import { DEFAULT_SEQUENCES, RequestScheduler, type CancelSignal, type Slot } from "./scheduler.js";
 import {
     draftUsage,
     generatedTokens,
@@ -127,13 +129,10 @@ export class Engine {
             1,
             Math.min(params.threads ?? llama.cpuMathCores, llama.cpuMathCores),
         );
-        const sequences = Math.max(1, params.sequences ?? 1);
         const ramBefore = process.memoryUsage().rss;
         const vramBefore = llama.gpu ? (await llama.getVramState()).used : 0;
-        const { model, context, fallback } = await this.fitInMemory(llama, params, header, {
-            threads,
-            sequences,
-        });
+        const { model, context, fallback } = await this.fitInMemory(llama, params, header, threads);
+        const sequences = context.totalSequences;
         try {
             const metadata = model.fileInfo.metadata;
             const fileType = metadata.general.file_type;
@@ -186,7 +185,7 @@ export class Engine {
         llama: Llama,
         params: LoadParams,
         header: ModelHeader,
-        options: { threads: number; sequences: number },
+        threads: number,
     ): Promise<{ model: LlamaModel; context: LlamaContext; fallback?: string }> {
         const { modelPath } = params;
         const requestedLayers = params.gpuLayers ?? "auto";
@@ -196,6 +195,7 @@ export class Engine {
         );
         let gpuLayers = requestedLayers;
         let contextSize = requestedContext;
+        let sequences = params.sequences ?? DEFAULT_SEQUENCES;
         let model: LlamaModel | undefined;
         let lastReported = 0;
         for (;;) {
@@ -214,11 +214,22 @@ export class Engine {
                     }),
                 );
                 const loadedModel = model;
+                // One conversation's cache unless another fits beside it: that only costs reuse.
+                if (params.sequences === undefined && sequences > 1)
+                    sequences = affordableSequences(
+                        model.fileInsights,
+                        { contextSize, gpuLayers: model.gpuLayers },
+                        {
+                            freeVram: llama.gpu ? (await llama.getVramState()).free : 0,
+                            freeRam: freemem(),
+                        },
+                        sequences,
+                    );
                 const context = await this.llamaStep(() =>
                     loadedModel.createContext({
                         contextSize,
-                        sequences: options.sequences,
-                        threads: options.threads,
+                        sequences,
+                        threads,
                     }),
                 );
                 const reduced = [
@@ -241,6 +252,14 @@ export class Engine {
                 if (!isMemoryError(error)) {
                     await model?.dispose();
                     throw error;
+                }
+                // A second conversation's cache is the cheapest thing to give up: only its reuse is lost.
+                if (sequences > 1 && params.sequences === undefined) {
+                    sequences = 1;
+                    this.events.log(
+                        `out of memory (${errorText(error)}); retrying with one conversation's KV cache`,
+                    );
+                    continue;
                 }
                 const layersTried =
                     llama.gpu === false
@@ -360,7 +379,9 @@ export class Engine {
     /**
      * Generates the assistant's answer to `messages`. Text deltas go to `onDelta` as they are
      * produced; cancelling returns what was generated so far with stop reason `cancelled`.
-     * `promptLookup` decodes with prompt-lookup drafts (speculation.ts).
+     * `promptLookup` decodes with prompt-lookup drafts (speculation.ts). `caller` is another
+     * extension's id (vscode.lm): it waits behind the user's own requests (scheduler.ts). A
+     * `oneOff` conversation is never continued: its sequence is the first to be reused.
      */
     async chat(
         conversationId: string,
@@ -368,16 +389,17 @@ export class Engine {
         sampling: Sampling,
         onDelta: (text: string) => void,
         cancel: CancelSignal,
-        options: { promptLookup?: boolean } = {},
+        options: { promptLookup?: boolean; caller?: string; oneOff?: boolean } = {},
     ): Promise<ChatResult> {
         const arrived = performance.now();
         this.requireModel();
-        const slot = await this.scheduler.acquire(conversationId, cancel);
+        const slot = await this.scheduler.acquire(conversationId, cancel, options.caller);
         if (!slot) return cancelledBeforeStart(arrived, this.loaded?.info.contextSize ?? 0);
         try {
             await this.prepareSlot(slot, conversationId, options.promptLookup === true);
             return await this.generate(slot, messages, sampling, onDelta, cancel, arrived);
         } finally {
+            if (options.oneOff) slot.conversationId = undefined;
             this.scheduler.release(slot, conversationId);
         }
     }
@@ -393,6 +415,7 @@ export class Engine {
     ): Promise<ChatResult> {
         const result = await this.chat(conversationId, messages, sampling, onDelta, cancel, {
             promptLookup: speculative && sampling.temperature === 0,
+            oneOff: true,
         });
         const { draftTokens, acceptedDraftTokens, completionTokens } = result.usage;
         if (draftTokens !== undefined) {
