@@ -21,6 +21,7 @@ import { ContextOverflowError, fitToContext } from "./contextFit.js";
 import { errorText, isMemoryError, SidecarError } from "./errors.js";
 import { affordableSequences } from "./fitEstimate.js";
 import { checkModelFile, type ModelHeader } from "./modelFiles.js";
+import { SavedStates } from "./savedStates.js";
 import { DEFAULT_SEQUENCES, RequestScheduler, type CancelSignal, type Slot } from "./scheduler.js";
 import {
     draftUsage,
@@ -63,6 +64,7 @@ export class Engine {
     private loaded?: Loaded;
     private loadChain: Promise<unknown> = Promise.resolve();
     private readonly scheduler = new RequestScheduler<LlamaContextSequence>();
+    private readonly savedStates = new SavedStates();
     private readonly running = new Set<AbortController>();
     /** llama.cpp's error lines since the current load step began: its exceptions say only "Failed to ...". */
     private llamaErrors: string[] = [];
@@ -102,6 +104,7 @@ export class Engine {
             await loaded.context.dispose();
             await loaded.model.dispose();
         }
+        await this.savedStates.clear();
         this.setState({ state: "idle" });
     }
 
@@ -430,21 +433,31 @@ export class Engine {
      * Readies the slot's sequence for this conversation, with a prompt-lookup predictor or without.
      * A sequence's predictor is fixed when the sequence is made, so a change swaps the sequence (its
      * cache goes too, which costs nothing: rewrites are one-off conversations, always started afresh).
+     * The conversation leaving the sequence is saved and the one arriving restored (savedStates.ts).
      */
     private async prepareSlot(
         slot: Slot<LlamaContextSequence>,
         conversationId: string,
         promptLookup: boolean,
     ): Promise<void> {
+        const leaving = slot.conversationId;
+        if (leaving !== undefined && leaving !== conversationId) {
+            // A state that cannot be saved costs only its reuse, never this request.
+            await this.savedStates.save(leaving, slot.sequence).catch((error: unknown) => {
+                this.events.log(`could not save ${leaving}'s state: ${errorText(error)}`);
+            });
+        }
         if ((slot.sequence.tokenPredictor !== undefined) !== promptLookup) {
             const context = slot.sequence.context;
             await slot.sequence.dispose(); // frees its cache cells and its id for the new one
             slot.sequence = context.getSequence(
                 promptLookup ? { tokenPredictor: promptLookupPredictor() } : {},
             );
-        } else if (slot.conversationId !== conversationId) {
+        } else if (leaving !== conversationId) {
             await slot.sequence.clearHistory();
         }
+        if (leaving !== conversationId)
+            await this.savedStates.restore(conversationId, slot.sequence);
         slot.conversationId = conversationId;
     }
 
@@ -491,6 +504,7 @@ export class Engine {
         const predictionsBefore = sequence.tokenPredictions;
         let firstTokenAt: number | undefined;
         let lastTokenAt = arrived;
+        const evaluationStarted = performance.now();
         const chat = new LlamaChat({
             contextSequence: sequence,
             chatWrapper: loaded.wrapper,
@@ -515,6 +529,11 @@ export class Engine {
                 },
             });
             const completionTokens = generatedTokens(sequence, outputBefore, predictionsBefore);
+            if (firstTokenAt !== undefined)
+                this.savedStates.notePrefill(
+                    prompt.length - reusedTokens,
+                    firstTokenAt - evaluationStarted,
+                );
             const stopReason = toStopReason(
                 response.metadata.stopReason,
                 generationLimit < maxTokens,
@@ -549,6 +568,8 @@ export class Engine {
                 contextSize,
             };
         } catch (error) {
+            // Stopped while the prompt was evaluated: node-llama-cpp throws instead of returning.
+            if (abort.signal.aborted) return cancelledBeforeStart(arrived, contextSize);
             if (isMemoryError(error))
                 throw new SidecarError(
                     "outOfMemory",
@@ -602,6 +623,7 @@ function biasFor(model: LlamaModel, bias: Record<string, number>): TokenBias {
     return tokenBias;
 }
 
+/** Cancelled before the first token: no text. */
 function cancelledBeforeStart(arrived: number, contextSize: number): ChatResult {
     return {
         text: "",

@@ -318,10 +318,15 @@ describe("sidecar: concurrency", () => {
                     if (all.length === 1) firstDeltas.push(name);
                 },
             );
+        let holdStreaming!: () => void;
+        const holdStreamed = new Promise<void>((resolve) => (holdStreaming = resolve));
         const hold = sidecar.chat(
             { conversationId: "hold", messages: [user("Write at length.")], sampling: long(600) },
             (_text, all) => {
-                if (all.length === 1) firstDeltas.push("hold");
+                if (all.length === 1) {
+                    firstDeltas.push("hold");
+                    holdStreaming();
+                }
             },
             holdCancel,
         );
@@ -337,6 +342,7 @@ describe("sidecar: concurrency", () => {
             () => undefined,
             (error: unknown) => error,
         );
+        await holdStreamed;
         holdCancel.cancel();
         const results = await Promise.all([hold, ...waiting]);
         assert.ok(
@@ -383,5 +389,75 @@ describe("sidecar: concurrency", () => {
             turn2.usage.reusedTokens >= turn1.usage.promptTokens,
             `the follow-up reused ${turn2.usage.reusedTokens} tokens; the first prompt had ${turn1.usage.promptTokens}`,
         );
+    });
+
+    test("with one sequence, a conversation's state is saved when another takes it and restored at its next turn", async () => {
+        await sidecar.request("olmo/load", {
+            modelPath,
+            gpu: "cpu",
+            contextSize: 1024,
+            threads: 1,
+            sequences: 1,
+        });
+        const firstA = [user("Tell me about rivers.")];
+        const turnA = (
+            await sidecar.chat({ conversationId: "a", messages: firstA, sampling: long(16) })
+        ).result;
+        const turnB = (
+            await sidecar.chat({
+                conversationId: "b",
+                messages: [user("Something else entirely.")],
+                sampling: long(16),
+            })
+        ).result;
+        assert.ok(turnB.usage.reusedTokens < turnA.usage.promptTokens, "b started afresh");
+        const followUp = (
+            await sidecar.chat({
+                conversationId: "a",
+                messages: [
+                    ...firstA,
+                    { role: "assistant", content: turnA.text },
+                    user("And lakes?"),
+                ],
+                sampling: long(4),
+            })
+        ).result;
+        assert.ok(
+            followUp.usage.reusedTokens >= turnA.usage.promptTokens,
+            `a's follow-up reused ${followUp.usage.reusedTokens} tokens; its first prompt had ${turnA.usage.promptTokens}`,
+        );
+    });
+
+    test("a request cancelled before its first token ends as cancelled, not as an error", async () => {
+        await sidecar.request("olmo/load", {
+            modelPath,
+            gpu: "cpu",
+            contextSize: 1024,
+            threads: 1,
+            sequences: 1,
+        });
+        // Cancelled at once, while waiting, while its prompt is evaluated: each ends the same way.
+        const outcomes: string[] = [];
+        for (const delayMs of [0, 2, 5, 10]) {
+            const cancel = new CancellationTokenSource();
+            const request = sidecar.chat(
+                {
+                    conversationId: `prefill-${delayMs}`,
+                    messages: [user("word ".repeat(500))],
+                    sampling: long(50),
+                },
+                undefined,
+                cancel,
+            );
+            setTimeout(() => cancel.cancel(), delayMs);
+            outcomes.push(
+                await request.then(
+                    ({ result, deltas }) =>
+                        `${result.stopReason}${deltas.join("") === result.text ? "" : " (deltas differ)"}`,
+                    (error: unknown) => String(error),
+                ),
+            );
+        }
+        assert.deepEqual(outcomes, ["cancelled", "cancelled", "cancelled", "cancelled"]);
     });
 });
