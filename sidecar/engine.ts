@@ -443,9 +443,16 @@ export class Engine {
         const leaving = slot.conversationId;
         if (leaving !== undefined && leaving !== conversationId) {
             // A state that cannot be saved costs only its reuse, never this request.
-            await this.savedStates.save(leaving, slot.sequence).catch((error: unknown) => {
-                this.events.log(`could not save ${leaving}'s state: ${errorText(error)}`);
-            });
+            await this.savedStates.save(leaving, slot.sequence).then(
+                (saved) => {
+                    if (saved)
+                        this.events.log(
+                            `saved ${leaving}'s state for its next turn: ${saved.tokens} tokens, ${(saved.bytes / 2 ** 20).toFixed(1)} MiB in ${saved.ms.toFixed(0)} ms`,
+                        );
+                },
+                (error: unknown) =>
+                    this.events.log(`could not save ${leaving}'s state: ${errorText(error)}`),
+            );
         }
         if ((slot.sequence.tokenPredictor !== undefined) !== promptLookup) {
             const context = slot.sequence.context;

@@ -36,15 +36,22 @@ export class SavedStates {
         return (2 * bytesPerToken) / writeBytesPerMs < 1 / prefillTokensPerMs;
     }
 
-    /** Saves what `sequence` holds of `conversationId` before another conversation takes it. */
-    async save(conversationId: string, sequence: LlamaContextSequence): Promise<void> {
+    /**
+     * Saves what `sequence` holds of `conversationId` before another conversation takes it, and
+     * says what that cost (nothing when there was nothing to save, or saving does not pay).
+     */
+    async save(
+        conversationId: string,
+        sequence: LlamaContextSequence,
+    ): Promise<{ tokens: number; bytes: number; ms: number } | undefined> {
         const tokens = sequence.contextTokens.length;
-        if (tokens === 0 || !this.worthSaving) return;
+        if (tokens === 0 || !this.worthSaving) return undefined;
         this.directory ??= mkdtemp(join(tmpdir(), "olmo-local-state-"));
         const file = join(await this.directory, `${++this.files}.state`);
         const started = performance.now();
         const { fileSize } = await sequence.saveStateToFile(file);
-        this.writeBytesPerMs = fileSize / Math.max(performance.now() - started, 0.01);
+        const ms = performance.now() - started;
+        this.writeBytesPerMs = fileSize / Math.max(ms, 0.01);
         this.bytesPerToken = fileSize / tokens;
         await this.forget(conversationId);
         this.saved.set(conversationId, file);
@@ -52,6 +59,7 @@ export class SavedStates {
             if (this.saved.size <= MAX_SAVED_STATES) break;
             await this.forget(oldest);
         }
+        return { tokens, bytes: fileSize, ms };
     }
 
     /**
