@@ -2,11 +2,13 @@
 // chat model picker and any extension (`vscode.lm.selectChatModels({ vendor: "olmo-local" })`) can
 // use the local model. On older VS Code nothing is registered. The model's description comes from
 // settings until the model is loaded: only a request or a token count starts the model process.
+// Requests from here wait behind the user's own chat, explain and rewrite, and each calling
+// extension may have two waiting (the sidecar's scheduler.ts); more get a clear `busy` error.
 import { createHash } from "node:crypto";
 import * as path from "node:path";
 import * as vscode from "vscode";
 import { answerReserve, BASELINE_CONTEXT_SIZE, DEFAULT_MAX_TOKENS } from "../sidecar/defaults.js";
-import type { ChatMessage, Sampling } from "../sidecar/protocol.js";
+import { MAX_TEXT_CHARS, type ChatMessage, type Sampling } from "../sidecar/protocol.js";
 import type {
     LanguageModelChatInformation,
     LanguageModelChatProvider,
@@ -89,16 +91,25 @@ class OlmoChatProvider implements LanguageModelChatProvider, vscode.Disposable {
             ...samplingFromSettings(),
             ...samplingFromModelOptions(options.modelOptions),
         };
+        const caller = options.requestInitiator ?? "vscode.lm";
         const log = this.host.log;
         log.info(
-            `lm: request ${n}: ${chatMessages.length} messages, up to ${sampling.maxTokens} tokens`,
+            `lm: request ${n}: ${chatMessages.length} messages, up to ${sampling.maxTokens} tokens, from ${caller}`,
         );
+        const chars = chatMessages.reduce((sum, m) => sum + m.content.length, 0);
+        if (chars > MAX_TEXT_CHARS) {
+            // The sidecar would refuse it too; saying so here sends no megabytes over the pipe.
+            const message = `OLMo Local: this request carries ${megabytes(chars)} of text; the local model accepts at most ${megabytes(MAX_TEXT_CHARS)} per request (its context holds far less). Send less text.`;
+            log.warn(`lm: request ${n} refused: ${message}`);
+            throw new Error(message);
+        }
         try {
             const result = await this.host.chat(
                 {
                     conversationId: conversationIdFor(chatMessages),
                     messages: chatMessages,
                     sampling,
+                    caller,
                 },
                 (text) => {
                     if (text) progress.report(new vscode.LanguageModelTextPart(text));
@@ -214,6 +225,10 @@ function conversationIdFor(messages: readonly ChatMessage[]): string {
         .update(JSON.stringify(messages[0] ?? null))
         .digest("hex")
         .slice(0, 16)}`;
+}
+
+function megabytes(chars: number): string {
+    return `${(chars / 1024 / 1024).toFixed(1)} MB`;
 }
 
 function toLanguageModelError(error: unknown): Error {

@@ -40,6 +40,11 @@ export interface ProvideLanguageModelChatResponseOptions {
     readonly modelOptions?: { readonly [name: string]: unknown };
     readonly tools?: readonly vscode.LanguageModelChatTool[];
     readonly toolMode: vscode.LanguageModelChatToolMode;
+    /**
+     * The extension that sent the request ("core" for the editor's own features); from
+     * vscode.proposed.chatProvider.d.ts, which VS Code 1.139 fills in for every provider.
+     */
+    readonly requestInitiator?: string;
 }
 
 export interface PrepareLanguageModelChatModelOptions {

@@ -1,6 +1,7 @@
 // The model engine: one model, one llama context, a sequence per active conversation (least
 // recently used reclaimed), requests of one conversation in order, streaming and cancellation.
 import { stat } from "node:fs/promises";
+import { freemem } from "node:os";
 import { randomInt } from "node:crypto";
 import {
     getLlama,
@@ -33,9 +34,10 @@ import {
     DEFAULT_TOP_P,
 } from "./defaults.js";
 import { errorText, isMemoryError, SidecarError } from "./errors.js";
-import { SWA_FULL_CACHE } from "./fitEstimate.js";
+import { affordableSequences, SWA_FULL_CACHE } from "./fitEstimate.js";
 import { checkModelFile, type ModelHeader } from "./modelFiles.js";
-import { RequestScheduler, type CancelSignal, type Slot } from "./scheduler.js";
+import { SavedStates } from "./savedStates.js";
+import { DEFAULT_SEQUENCES, RequestScheduler, type CancelSignal, type Slot } from "./scheduler.js";
 import {
     draftUsage,
     generatedTokens,
@@ -75,6 +77,7 @@ export class Engine {
     private loaded?: Loaded;
     private loadChain: Promise<unknown> = Promise.resolve();
     private readonly scheduler = new RequestScheduler<LlamaContextSequence>();
+    private readonly savedStates = new SavedStates();
     private readonly running = new Set<AbortController>();
     /** llama.cpp's error lines since the current load step began: its exceptions say only "Failed to ...". */
     private llamaErrors: string[] = [];
@@ -114,6 +117,7 @@ export class Engine {
             await loaded.context.dispose();
             await loaded.model.dispose();
         }
+        await this.savedStates.clear();
         this.setState({ state: "idle" });
     }
 
@@ -142,13 +146,10 @@ export class Engine {
             1,
             Math.min(params.threads ?? llama.cpuMathCores, llama.cpuMathCores),
         );
-        const sequences = Math.max(1, params.sequences ?? 1);
         const ramBefore = process.memoryUsage().rss;
         const vramBefore = llama.gpu ? (await llama.getVramState()).used : 0;
-        const { model, context, fallback } = await this.fitInMemory(llama, params, header, {
-            threads,
-            sequences,
-        });
+        const { model, context, fallback } = await this.fitInMemory(llama, params, header, threads);
+        const sequences = context.totalSequences;
         try {
             const metadata = model.fileInfo.metadata;
             const fileType = metadata.general.file_type;
@@ -201,7 +202,7 @@ export class Engine {
         llama: Llama,
         params: LoadParams,
         header: ModelHeader,
-        options: { threads: number; sequences: number },
+        threads: number,
     ): Promise<{ model: LlamaModel; context: LlamaContext; fallback?: string }> {
         const { modelPath } = params;
         const requestedLayers = params.gpuLayers ?? "auto";
@@ -211,6 +212,7 @@ export class Engine {
                 : Math.min(params.contextSize, header.trainContextSize);
         let gpuLayers = requestedLayers;
         let contextSize = requestedContext;
+        let sequences = params.sequences ?? DEFAULT_SEQUENCES;
         let model: LlamaModel | undefined;
         let lastReported = 0;
         for (;;) {
@@ -229,11 +231,28 @@ export class Engine {
                     }),
                 );
                 const loadedModel = model;
+                // One conversation's cache unless another fits beside it: that only costs reuse.
+                // With "auto", a second sequence only where both fit at the training context, so
+                // that it never shrinks the context the first would get.
+                if (params.sequences === undefined && sequences > 1)
+                    sequences = affordableSequences(
+                        model.fileInsights,
+                        {
+                            contextSize:
+                                contextSize === "auto" ? header.trainContextSize : contextSize,
+                            gpuLayers: model.gpuLayers,
+                        },
+                        {
+                            freeVram: llama.gpu ? (await llama.getVramState()).free : 0,
+                            freeRam: freemem(),
+                        },
+                        sequences,
+                    );
                 const context = await this.llamaStep(() =>
                     loadedModel.createContext({
                         contextSize,
-                        sequences: options.sequences,
-                        threads: options.threads,
+                        sequences,
+                        threads,
                         swaFullCache: SWA_FULL_CACHE,
                     }),
                 );
@@ -257,6 +276,14 @@ export class Engine {
                 if (!isMemoryError(error)) {
                     await model?.dispose();
                     throw error;
+                }
+                // A second conversation's cache is the cheapest thing to give up: only its reuse is lost.
+                if (sequences > 1 && params.sequences === undefined) {
+                    sequences = 1;
+                    this.events.log(
+                        `out of memory (${errorText(error)}); retrying with one conversation's KV cache`,
+                    );
+                    continue;
                 }
                 const layersTried =
                     llama.gpu === false
@@ -377,7 +404,9 @@ export class Engine {
     /**
      * Generates the assistant's answer to `messages`. Text deltas go to `onDelta` as they are
      * produced; cancelling returns what was generated so far with stop reason `cancelled`.
-     * `promptLookup` decodes with prompt-lookup drafts (speculation.ts).
+     * `promptLookup` decodes with prompt-lookup drafts (speculation.ts). `caller` is another
+     * extension's id (vscode.lm): it waits behind the user's own requests (scheduler.ts). A
+     * `oneOff` conversation is never continued: its sequence is the first to be reused.
      */
     async chat(
         conversationId: string,
@@ -385,16 +414,17 @@ export class Engine {
         sampling: Sampling,
         onDelta: (text: string) => void,
         cancel: CancelSignal,
-        options: { promptLookup?: boolean } = {},
+        options: { promptLookup?: boolean; caller?: string; oneOff?: boolean } = {},
     ): Promise<ChatResult> {
         const arrived = performance.now();
         this.requireModel();
-        const slot = await this.scheduler.acquire(conversationId, cancel);
+        const slot = await this.scheduler.acquire(conversationId, cancel, options.caller);
         if (!slot) return cancelledBeforeStart(arrived, this.loaded?.info.contextSize ?? 0);
         try {
             await this.prepareSlot(slot, conversationId, options.promptLookup === true);
             return await this.generate(slot, messages, sampling, onDelta, cancel, arrived);
         } finally {
+            if (options.oneOff) slot.conversationId = undefined;
             this.scheduler.release(slot, conversationId);
         }
     }
@@ -410,6 +440,7 @@ export class Engine {
     ): Promise<ChatResult> {
         const result = await this.chat(conversationId, messages, sampling, onDelta, cancel, {
             promptLookup: speculative && sampling.temperature === 0,
+            oneOff: true,
         });
         const { draftTokens, acceptedDraftTokens, completionTokens } = result.usage;
         if (draftTokens !== undefined) {
@@ -424,21 +455,38 @@ export class Engine {
      * Readies the slot's sequence for this conversation, with a prompt-lookup predictor or without.
      * A sequence's predictor is fixed when the sequence is made, so a change swaps the sequence (its
      * cache goes too, which costs nothing: rewrites are one-off conversations, always started afresh).
+     * The conversation leaving the sequence is saved and the one arriving restored (savedStates.ts).
      */
     private async prepareSlot(
         slot: Slot<LlamaContextSequence>,
         conversationId: string,
         promptLookup: boolean,
     ): Promise<void> {
+        const leaving = slot.conversationId;
+        if (leaving !== undefined && leaving !== conversationId) {
+            // A state that cannot be saved costs only its reuse, never this request.
+            await this.savedStates.save(leaving, slot.sequence).then(
+                (saved) => {
+                    if (saved)
+                        this.events.log(
+                            `saved ${leaving}'s state for its next turn: ${saved.tokens} tokens, ${(saved.bytes / 2 ** 20).toFixed(1)} MiB in ${saved.ms.toFixed(0)} ms`,
+                        );
+                },
+                (error: unknown) =>
+                    this.events.log(`could not save ${leaving}'s state: ${errorText(error)}`),
+            );
+        }
         if ((slot.sequence.tokenPredictor !== undefined) !== promptLookup) {
             const context = slot.sequence.context;
             await slot.sequence.dispose(); // frees its cache cells and its id for the new one
             slot.sequence = context.getSequence(
                 promptLookup ? { tokenPredictor: promptLookupPredictor() } : {},
             );
-        } else if (slot.conversationId !== conversationId) {
+        } else if (leaving !== conversationId) {
             await slot.sequence.clearHistory();
         }
+        if (leaving !== conversationId)
+            await this.savedStates.restore(conversationId, slot.sequence);
         slot.conversationId = conversationId;
     }
 
@@ -484,6 +532,7 @@ export class Engine {
         const predictionsBefore = sequence.tokenPredictions;
         let firstTokenAt: number | undefined;
         let lastTokenAt = arrived;
+        const evaluationStarted = performance.now();
         const chat = new LlamaChat({
             contextSequence: sequence,
             chatWrapper: loaded.wrapper,
@@ -513,6 +562,11 @@ export class Engine {
                 (inputAtFirstToken ?? sequence.tokenMeter.usedInputTokens) - inputBefore;
             // node-llama-cpp evaluates the prompt's last token with the first generated one, later.
             const reusedTokens = Math.max(0, prompt.length - 1 - evaluated);
+            if (firstTokenAt !== undefined)
+                this.savedStates.notePrefill(
+                    prompt.length - reusedTokens,
+                    firstTokenAt - evaluationStarted,
+                );
             const stopReason = toStopReason(
                 response.metadata.stopReason,
                 generationLimit < maxTokens,
@@ -547,6 +601,8 @@ export class Engine {
                 contextSize,
             };
         } catch (error) {
+            // Stopped while the prompt was evaluated: node-llama-cpp throws instead of returning.
+            if (abort.signal.aborted) return cancelledBeforeStart(arrived, contextSize);
             if (isMemoryError(error))
                 throw new SidecarError(
                     "outOfMemory",
@@ -623,6 +679,7 @@ function biasFor(model: LlamaModel, bias: Record<string, number>): TokenBias {
     return tokenBias;
 }
 
+/** Cancelled before the first token: no text. */
 function cancelledBeforeStart(arrived: number, contextSize: number): ChatResult {
     return {
         text: "",

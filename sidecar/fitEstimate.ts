@@ -23,10 +23,12 @@ export const SWA_FULL_CACHE = false;
 /** Leave this much VRAM for the desktop and the compute buffers' growth. */
 const VRAM_MARGIN = 512 * 2 ** 20;
 
+/** `sequences`: conversations whose KV caches are kept at once, each a full context. */
 export function estimateFit(
     insights: GgufInsights,
     contextSize: number,
     memory: MemoryState,
+    sequences = 1,
 ): ModelFit {
     const totalLayers = insights.totalLayers;
     const need = (gpuLayers: number) => {
@@ -38,6 +40,7 @@ export function estimateFit(
             contextSize,
             modelGpuLayers: gpuLayers,
             swaFullCache: SWA_FULL_CACHE,
+            sequences,
         });
         return { vram: weights.gpuVram + context.gpuVram, ram: weights.cpuRam + context.cpuRam };
     };
@@ -47,6 +50,7 @@ export function estimateFit(
         contextSize,
         modelGpuLayers: totalLayers,
         swaFullCache: SWA_FULL_CACHE,
+        sequences,
     });
     const base = {
         modelBytes: insights.modelSize,
@@ -101,6 +105,26 @@ export function estimateFit(
         gpuLayers: 0,
         message: `Does not fit: it needs about ${gib(cpuOnly.ram)} of RAM and ${gib(memory.freeRam)} is free. Choose a smaller quantization (Q3_K_M, Q2_K) or a smaller context.`,
     };
+}
+
+/**
+ * How many of `wanted` sequences a loaded model can have: all of them when their contexts fit the
+ * free memory now (VRAM for the layers on the GPU, with the same margin as above), else one.
+ */
+export function affordableSequences(
+    insights: GgufInsights,
+    loaded: { contextSize: number; gpuLayers: number },
+    memory: MemoryState,
+    wanted: number,
+): number {
+    if (wanted <= 1) return 1;
+    const need = insights.estimateContextResourceRequirements({
+        contextSize: loaded.contextSize,
+        modelGpuLayers: loaded.gpuLayers,
+        sequences: wanted,
+    });
+    const vramOk = need.gpuVram === 0 || need.gpuVram <= memory.freeVram - VRAM_MARGIN;
+    return vramOk && need.cpuRam <= memory.freeRam ? wanted : 1;
 }
 
 function gib(bytes: number): string {

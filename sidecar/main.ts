@@ -170,6 +170,7 @@ handle("olmo/chat", async (params, token) => {
             params.sampling ?? {},
             (text) => batcher.push({ text }),
             token,
+            { caller: params.caller },
         );
     } finally {
         batcher.flush();

@@ -2,21 +2,16 @@
 // only ever sees well-typed values. Each check returns a fresh value holding only the known
 // fields, or throws invalidParams naming the field, what it must be and what it was.
 import { SidecarError } from "./errors.js";
-import type {
-    ChatMessage,
-    ModelSource,
-    ParamsOf,
-    RequestMethod,
-    Role,
-    Sampling,
+import {
+    MAX_TEXT_CHARS,
+    type ChatMessage,
+    type ModelSource,
+    type ParamsOf,
+    type RequestMethod,
+    type Role,
+    type Sampling,
 } from "./protocol.js";
 
-/**
- * The most text (characters, all fields together) one request may carry. A 4096-token context
- * holds about 16 KB of text; tokenizing megabytes blocks the process for seconds, so a larger
- * request is refused at once as too large for the context.
- */
-export const MAX_TEXT_CHARS = 1024 * 1024;
 /** llama.cpp's limit on sequences per context. */
 export const MAX_SEQUENCES = 256;
 
@@ -178,6 +173,7 @@ const checks: { [M in RequestMethod]: Check<ParamsOf<M>> } = {
         conversationId: string({ nonEmpty: true }),
         messages: chatMessages,
         sampling,
+        caller: optional(string({ nonEmpty: true })),
         partialResultToken: progressToken,
     }),
     "olmo/explain": object({

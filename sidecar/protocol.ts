@@ -88,10 +88,23 @@ export interface ModelInfo {
     fallback?: string;
 }
 
+/**
+ * The most text (characters, all fields together) one request may carry. A 4096-token context
+ * holds about 16 KB of text; tokenizing megabytes blocks the process for seconds, so the sidecar
+ * refuses a larger request at once as too large for the context, and the extension does not send one.
+ */
+export const MAX_TEXT_CHARS = 1024 * 1024;
+
 export interface ChatParams {
     conversationId: string;
     messages: ChatMessage[];
     sampling?: Sampling;
+    /**
+     * Another extension's id, for a request that came through vscode.lm: it waits behind the
+     * user's own chat, explain and rewrite requests, and each caller may have at most
+     * MAX_QUEUED_PER_CALLER (2) waiting (more get `busy`).
+     */
+    caller?: string;
     /** LSP partial result token: text deltas arrive as `$/progress` with a `ChatDelta` value. */
     partialResultToken?: string | number;
 }

@@ -1,13 +1,23 @@
 // Which generation request runs on which KV-cache sequence, and when: requests of one conversation
-// run in arrival order, a conversation gets its own sequence back (its cached prefix with it),
-// else a free one, else the least recently used idle one; a bounded queue refuses with `busy`.
+// run in arrival order, the user's own requests (chat, explain, rewrite) before other extensions'
+// (vscode.lm), a conversation gets its own sequence back (its cached prefix with it), else a free
+// one, else the least recently used idle one; bounded queues refuse with `busy`.
 import { SidecarError } from "./errors.js";
 
 /**
- * Generation requests that may wait (for a free sequence, or for their conversation's previous
- * request) at once; one more is refused at once with `busy` instead of piling up.
+ * The user's own requests that may wait (for a free sequence, or for their conversation's previous
+ * request) at once; one more is refused at once with `busy` instead of piling up. Other
+ * extensions' requests have a queue of the same size of their own, so they cannot fill this one.
  */
 export const MAX_QUEUED_REQUESTS = 16;
+/** Requests one other extension (a vscode.lm caller) may have waiting at once. */
+export const MAX_QUEUED_PER_CALLER = 2;
+/**
+ * Sequences a model is loaded with unless asked otherwise: the chat keeps its cache while a
+ * rewrite, an Explain elsewhere or another extension's request runs on the second. Each costs a
+ * context's KV cache; out of memory, the engine drops to one before giving up anything else.
+ */
+export const DEFAULT_SEQUENCES = 2;
 
 export interface CancelSignal {
     readonly isCancellationRequested: boolean;
@@ -27,6 +37,8 @@ export interface Slot<S> {
 /** A generation request waiting for its turn. */
 interface Waiter<S> {
     conversationId: string;
+    /** Another extension's id (vscode.lm): waits behind every request of the user's own. */
+    caller?: string;
     start(slot: Slot<S>): void;
     fail(error: SidecarError): void;
 }
@@ -59,17 +71,17 @@ export class RequestScheduler<S> {
 
     /**
      * Waits until this request may run: no earlier request of its conversation is queued or
-     * running, and a sequence is idle. Resolves with the slot (marked busy), or with nothing when
-     * cancelled while waiting, at once. Throws `busy` when the queue is full and it cannot start now.
+     * running, no request of the user's own waits before one of another extension (`caller`), and
+     * a sequence is idle. Resolves with the slot (marked busy), or with nothing when cancelled
+     * while waiting, at once. Throws `busy` when its queue is full and it cannot start now.
      */
-    acquire(conversationId: string, cancel: CancelSignal): Promise<Slot<S> | undefined> {
+    acquire(
+        conversationId: string,
+        cancel: CancelSignal,
+        caller?: string,
+    ): Promise<Slot<S> | undefined> {
         if (cancel.isCancellationRequested) return Promise.resolve(undefined);
-        if (this.queue.length >= this.maxQueued && !this.canStart(conversationId)) {
-            throw new SidecarError(
-                "busy",
-                `The model is busy with ${this.maxQueued} waiting requests; try again shortly.`,
-            );
-        }
+        if (!this.canStart(conversationId, caller)) this.refuseIfFull(caller);
         return new Promise((resolve, reject) => {
             const listener = cancel.onCancellationRequested(() => {
                 const at = this.queue.indexOf(waiter);
@@ -78,6 +90,7 @@ export class RequestScheduler<S> {
             });
             const waiter: Waiter<S> = {
                 conversationId,
+                caller,
                 start: (slot) => {
                     listener.dispose();
                     resolve(slot);
@@ -100,17 +113,49 @@ export class RequestScheduler<S> {
         this.startWaiting();
     }
 
-    private canStart(conversationId: string): boolean {
+    private refuseIfFull(caller: string | undefined): void {
+        if (caller === undefined) {
+            if (this.queue.filter((w) => w.caller === undefined).length >= this.maxQueued)
+                throw new SidecarError(
+                    "busy",
+                    `The model is busy with ${this.maxQueued} waiting requests; try again shortly.`,
+                );
+            return;
+        }
+        if (this.queue.filter((w) => w.caller === caller).length >= MAX_QUEUED_PER_CALLER)
+            throw new SidecarError(
+                "busy",
+                `The model is busy: ${caller} already has ${MAX_QUEUED_PER_CALLER} requests waiting for the model (the most one extension may queue); try again when one has finished.`,
+            );
+        if (this.queue.filter((w) => w.caller !== undefined).length >= this.maxQueued)
+            throw new SidecarError(
+                "busy",
+                `The model is busy with ${this.maxQueued} waiting requests from extensions; try again shortly.`,
+            );
+    }
+
+    private canStart(conversationId: string, caller: string | undefined): boolean {
         return (
             !this.activeConversations.has(conversationId) &&
-            !this.queue.some((w) => w.conversationId === conversationId) &&
+            !this.queue.some(
+                (w) =>
+                    w.conversationId === conversationId ||
+                    (caller !== undefined && w.caller === undefined),
+            ) &&
             this.idleSlot(conversationId) !== undefined
         );
     }
 
-    /** Starts, oldest first, every waiting request whose conversation is free, while sequences are idle. */
+    /**
+     * Starts every waiting request whose conversation is free, while sequences are idle: the user's
+     * own oldest first, then other extensions' oldest first.
+     */
     private startWaiting(): void {
-        for (const waiter of [...this.queue]) {
+        const byPriority = [
+            ...this.queue.filter((w) => w.caller === undefined),
+            ...this.queue.filter((w) => w.caller !== undefined),
+        ];
+        for (const waiter of byPriority) {
             if (this.activeConversations.has(waiter.conversationId)) continue;
             const slot = this.idleSlot(waiter.conversationId);
             if (!slot) return;

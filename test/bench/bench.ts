@@ -14,6 +14,7 @@ import { Writable } from "node:stream";
 import { ensureTestModel, REPO_ROOT } from "../support/models.js";
 import { SIDECAR_PATH } from "../support/sidecarProcess.js";
 import { getBenchLlama } from "./baselineSide.js";
+import { interleaveMarkdown, runInterleave, summarizeInterleave } from "./interleave.js";
 import { machineInfo } from "./machine.js";
 import { parseBenchOptions, SHAPES } from "./options.js";
 import { markdown, speculationMarkdown, summarize } from "./report.js";
@@ -84,6 +85,7 @@ const sweep =
     options.sweepThreads.length > 0
         ? await runThreadSweep(llama, settings, prompt, options.sweepThreads, log)
         : [];
+const interleave = await runInterleave(llama, settings, prompt, log);
 const speculation =
     options.speculationRounds > 0
         ? await runSpeculation(settings, options.speculationRounds, log)
@@ -104,6 +106,8 @@ const heading =
     `Node ${machine.node}, node-llama-cpp ${machine.nodeLlamaCpp} (${machine.llamaBinary}); load average ${machine.loadAverageAtStart[0].toFixed(2)} at start, ` +
     `${os.loadavg()[0].toFixed(2)} at end.`;
 console.log(markdown(summary, heading));
+const interleaveSummary = summarizeInterleave(interleave);
+console.log(`\n${interleaveMarkdown(interleaveSummary)}`);
 if (speculation) console.log(`\n${speculationMarkdown(speculation, options.speculationRounds)}`);
 
 const outPath = resolve(REPO_ROOT, options.out);
@@ -120,6 +124,7 @@ await writeFile(
             ...summary,
             rounds,
             sweepProbes: sweep,
+            interleave: { ...interleaveSummary, ...interleave },
             speculation,
         },
         null,

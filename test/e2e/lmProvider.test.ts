@@ -92,8 +92,14 @@ const steps = {
     } catch (e) {
       refused = { name: e.name, code: e.code, message: e.message };
     }
+    let oversized;
+    try {
+      await collect(await model.sendRequest([User("x".repeat(2 * 1024 * 1024))]));
+    } catch (e) {
+      oversized = { message: e.message };
+    }
     const [afterLoad] = await vscode.lm.selectChatModels({ vendor: ${JSON.stringify(VENDOR)} });
-    return { answer, cancelled, tokens, refused, afterLoad: describeModel(afterLoad) };
+    return { answer, cancelled, tokens, refused, oversized, afterLoad: describeModel(afterLoad) };
   },
 };
 
@@ -140,6 +146,7 @@ interface AskSeen {
     cancelled: { chunks: string[]; error?: string; ms: number };
     tokens: { helloWorld: number; code: number; message: number };
     refused?: { name: string; code: string; message: string };
+    oversized?: { message: string };
     afterLoad: ModelSeen;
 }
 
@@ -258,7 +265,11 @@ forEachVSCode(
                             };
                             assert.ok(seen.answer.length > 0);
                             assert.equal(seen.answer.join(""), sidecarText(1));
-                            assert.match(log, /lm: request 1: 3 messages, up to 24 tokens/);
+                            // Sent as the consumer's: it waits behind the user's own requests.
+                            assert.match(
+                                log,
+                                /lm: request 1: 3 messages, up to 24 tokens, from olmo-test\.lm-consumer$/m,
+                            );
 
                             // Cancelled after its first chunk: the sidecar stopped early, and the stream ended quietly.
                             assert.equal(seen.cancelled.error, undefined);
@@ -294,6 +305,12 @@ forEachVSCode(
                                 seen.refused?.message ?? "",
                                 /OLMo Local: .*last message must be the user's/,
                             );
+                            // More text than the sidecar accepts is refused here, with the reason.
+                            assert.match(
+                                seen.oversized?.message ?? "",
+                                /OLMo Local: this request carries 2\.0 MB of text; the local model accepts at most 1\.0 MB per request/,
+                            );
+                            assert.match(log, /lm: request 4 refused: /);
 
                             // Once loaded, the list shows the model's own name and the context actually allocated.
                             assert.equal(seen.afterLoad.name, TINY_SHAPE.name);

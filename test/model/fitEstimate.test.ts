@@ -3,7 +3,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { getLlama, GgufInsights, readGgufFileInfo, type Llama } from "node-llama-cpp";
-import { estimateFit } from "../../sidecar/fitEstimate.js";
+import { affordableSequences, estimateFit } from "../../sidecar/fitEstimate.js";
 import { ensureTestModel, OLMO2_13B_SHAPE } from "../support/models.js";
 import type { Olmo2Shape } from "../support/olmo2-model.js";
 
@@ -61,6 +61,30 @@ describe("model: memory fit estimates on the 13B shape", () => {
         const none = estimateFit(insights, 4096, { freeVram: 0, freeRam: 4 * GiB });
         assert.equal(none.verdict, "none");
         assert.match(none.message, /smaller quantization/);
+    });
+
+    test("a second conversation's KV cache counts, and is kept only where it fits the free memory", () => {
+        const one = estimateFit(insights, 4096, { freeVram: 80 * GiB, freeRam: 64 * GiB });
+        const two = estimateFit(insights, 4096, { freeVram: 80 * GiB, freeRam: 64 * GiB }, 2);
+        assert.ok(
+            two.contextBytes > one.contextBytes + 3 * GiB,
+            `two contexts ${(two.contextBytes / GiB).toFixed(2)} GiB, one ${(one.contextBytes / GiB).toFixed(2)} GiB`,
+        );
+        const onGpu = { contextSize: 4096, gpuLayers: 41 };
+        assert.equal(
+            affordableSequences(insights, onGpu, { freeVram: 20 * GiB, freeRam: 8 * GiB }, 2),
+            2,
+        );
+        assert.equal(
+            affordableSequences(insights, onGpu, { freeVram: 4 * GiB, freeRam: 64 * GiB }, 2),
+            1,
+        );
+        const onCpu = { contextSize: 4096, gpuLayers: 0 };
+        assert.equal(
+            affordableSequences(insights, onCpu, { freeVram: 0, freeRam: 16 * GiB }, 2),
+            2,
+        );
+        assert.equal(affordableSequences(insights, onCpu, { freeVram: 0, freeRam: 4 * GiB }, 2), 1);
     });
 });
 

@@ -1,23 +1,19 @@
 // Many requests at once through the real sidecar: streams stay apart, the queue limit refuses the
-// excess with `busy`, and a cancel frees the model for the next request at once.
+// excess with `busy`, a cancel frees the model for the next request, the user's own requests go
+// before other extensions' (each of which may queue two), and a chat keeps its cache while a
+// rewrite runs. Timings are printed as figures; speed targets belong to `npm run bench`.
+// vscode-jsonrpc swallows exceptions thrown in `$/progress` handlers: callbacks only record.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { CancellationTokenSource, ResponseError } from "vscode-jsonrpc/node";
 import { ErrorCodes, type ChatMessage, type ChatResult } from "../../sidecar/protocol.js";
-import { MAX_QUEUED_REQUESTS } from "../../sidecar/scheduler.js";
+import { MAX_QUEUED_PER_CALLER, MAX_QUEUED_REQUESTS } from "../../sidecar/scheduler.js";
 import { SidecarProcess, type StreamedChat } from "../support/sidecarProcess.js";
 import { ensureTestModel } from "../support/models.js";
 
 const user = (content: string): ChatMessage => ({ role: "user", content });
 /** Greedy, and the trigger token banned: the answer runs to maxTokens (no early EOS). */
 const long = (maxTokens: number) => ({ temperature: 0, maxTokens, tokenBias: { "~": -100 } });
-/**
- * From sending `$/cancelRequest` to the next request's first delta, over stdio on a shared 2-core
- * machine. The target is 100 ms from the sidecar processing the cancel; the median must meet it
- * and every sample stays under the ceiling.
- */
-const CANCEL_TO_NEXT_MEDIAN_MS = 100;
-const CANCEL_TO_NEXT_CEILING_MS = 300;
 
 describe("sidecar: concurrency", () => {
     let sidecar: SidecarProcess;
@@ -50,6 +46,8 @@ describe("sidecar: concurrency", () => {
         const total = 20;
         const running = 2;
         const finishedOrder = new Map<string, number[]>();
+        /** Answers (refusals and results) in the order they came back. */
+        const answered: string[] = [];
         // The first two run long, so that all 20 have arrived before anything finishes.
         const outcomes = await Promise.all(
             Array.from({ length: total }, (_, i) => {
@@ -63,13 +61,17 @@ describe("sidecar: concurrency", () => {
                     })
                     .then(
                         (streamed) => {
+                            answered.push(`served ${i}`);
                             finishedOrder.set(conversationId, [
                                 ...(finishedOrder.get(conversationId) ?? []),
                                 i,
                             ]);
                             return { i, streamed };
                         },
-                        (error: unknown) => ({ i, error, ms: performance.now() - sent }),
+                        (error: unknown) => {
+                            answered.push(`refused ${i}`);
+                            return { i, error, ms: performance.now() - sent };
+                        },
                     );
             }),
         );
@@ -82,8 +84,11 @@ describe("sidecar: concurrency", () => {
                 o.error instanceof ResponseError && o.error.code === ErrorCodes.busy,
                 `request ${o.i}: ${String(o.error)}`,
             );
-            assert.ok(o.ms < 1000, `refused at once, not after waiting (${o.ms.toFixed(0)} ms)`);
         }
+        assert.ok(
+            answered.slice(0, refused.length).every((a) => a.startsWith("refused")),
+            `refusals come before any request finishes, not after waiting: ${answered.join(", ")}`,
+        );
         assert.equal(
             refused.length,
             total - running - MAX_QUEUED_REQUESTS,
@@ -106,7 +111,8 @@ describe("sidecar: concurrency", () => {
             );
         }
         console.log(
-            `# ${total} concurrent chats: ${served.length} served, ${refused.length} refused with busy (queue limit ${MAX_QUEUED_REQUESTS}, ${running} sequences)`,
+            `# ${total} concurrent chats: ${served.length} served, ${refused.length} refused with busy (queue limit ${MAX_QUEUED_REQUESTS}, ${running} sequences), ` +
+                `refusals answered in ${Math.max(...refused.map((o) => o.ms)).toFixed(0)} ms at most`,
         );
     });
 
@@ -188,7 +194,6 @@ describe("sidecar: concurrency", () => {
             count - cancelledWhileWaiting.size - 1,
             "one measurement per hand-over",
         );
-        checkLatencies(latencies);
     });
 
     test("explain and rewrite wait behind a streaming chat, keep their own streams, and start at once when it is cancelled", async () => {
@@ -203,8 +208,8 @@ describe("sidecar: concurrency", () => {
         let cancelSentAt: number | undefined;
         const measured: number[] = [];
         const chatCancel = new CancellationTokenSource();
-        let explainStarted = false;
-        let rewriteStarted = false;
+        /** Every delta's request, in arrival order. */
+        const streamed: string[] = [];
         const chat = sidecar.chat(
             {
                 conversationId: "chat",
@@ -212,11 +217,8 @@ describe("sidecar: concurrency", () => {
                 sampling: long(600),
             },
             (_text, all) => {
+                streamed.push("chat");
                 if (all.length === 3) {
-                    assert.ok(
-                        !explainStarted && !rewriteStarted,
-                        "nothing else streams while the one sequence is busy",
-                    );
                     cancelSentAt = performance.now();
                     chatCancel.cancel();
                 }
@@ -227,15 +229,9 @@ describe("sidecar: concurrency", () => {
             "olmo/explain",
             { conversationId: "explain", code, language: "javascript", sampling: long(600) },
             (_shown, n, cancel) => {
-                if (n === 1) {
-                    explainStarted = true;
-                    measured.push(performance.now() - cancelSentAt!);
-                }
-                if (n === 3) {
-                    assert.ok(!rewriteStarted);
-                    cancelSentAt = performance.now();
-                    cancel.cancel();
-                }
+                streamed.push("explain");
+                if (n === 1) measured.push(performance.now() - cancelSentAt!);
+                if (n === 3) cancel.cancel();
             },
         );
         // Rewrite streams extracted code, which may lag the first token: it is checked for order, not timed.
@@ -247,12 +243,16 @@ describe("sidecar: concurrency", () => {
                 instruction: "Add a comment",
                 sampling: { maxTokens: 24 },
             },
-            () => {
-                assert.ok(explainStarted, "rewrite runs after explain");
-                rewriteStarted = true;
-            },
+            () => streamed.push("rewrite"),
         );
         const [c, e, r] = await Promise.all([chat, explain, rewrite]);
+        const runs = streamed.filter((name, i) => name !== streamed[i - 1]);
+        assert.deepEqual(
+            runs,
+            ["chat", "explain", "rewrite"],
+            "one request streams at a time on the one sequence, in the order sent",
+        );
+        assert.ok(streamed.filter((n) => n === "chat").length >= 3);
         assert.equal(c.result.stopReason, "cancelled");
         assert.equal(c.deltas.join(""), c.result.text);
         assert.equal(e.result.stopReason, "cancelled");
@@ -262,7 +262,6 @@ describe("sidecar: concurrency", () => {
         assert.ok(r.result.usage.completionTokens > 0);
         assert.equal(measured.length, 1);
         latencies.push(...measured);
-        checkLatencies(measured);
     });
 
     test("a result is what its request asked for: two conversations run side by side without mixing", async () => {
@@ -296,17 +295,169 @@ describe("sidecar: concurrency", () => {
             "side by side, each gets the answer it gets alone",
         );
     });
-});
 
-function checkLatencies(samples: number[]): void {
-    const sorted = [...samples].sort((a, b) => a - b);
-    const median = sorted[Math.floor(sorted.length / 2)];
-    assert.ok(
-        median <= CANCEL_TO_NEXT_MEDIAN_MS,
-        `median cancel → next start ${median.toFixed(1)} ms (samples ${samples.map((s) => s.toFixed(1)).join(", ")})`,
-    );
-    assert.ok(
-        sorted.at(-1)! <= CANCEL_TO_NEXT_CEILING_MS,
-        `slowest cancel → next start ${sorted.at(-1)!.toFixed(1)} ms`,
-    );
-}
+    test(`the user's own requests go before other extensions'; an extension may queue ${MAX_QUEUED_PER_CALLER}, one more is refused with busy`, async () => {
+        await sidecar.request("olmo/load", {
+            modelPath,
+            gpu: "cpu",
+            contextSize: 1024,
+            threads: 1,
+            sequences: 1,
+        });
+        const firstDeltas: string[] = [];
+        const holdCancel = new CancellationTokenSource();
+        const ask = (name: string, caller?: string) =>
+            sidecar.chat(
+                {
+                    conversationId: name,
+                    messages: [user(`${name}: a short answer.`)],
+                    sampling: long(4),
+                    caller,
+                },
+                (_text, all) => {
+                    if (all.length === 1) firstDeltas.push(name);
+                },
+            );
+        let holdStreaming!: () => void;
+        const holdStreamed = new Promise<void>((resolve) => (holdStreaming = resolve));
+        const hold = sidecar.chat(
+            { conversationId: "hold", messages: [user("Write at length.")], sampling: long(600) },
+            (_text, all) => {
+                if (all.length === 1) {
+                    firstDeltas.push("hold");
+                    holdStreaming();
+                }
+            },
+            holdCancel,
+        );
+        // Sent in this order; requests are taken in the order they arrive, so when the last is
+        // refused, every one before it waits.
+        const waiting = [
+            ask("lm-a1", "ext.a"),
+            ask("lm-a2", "ext.a"),
+            ask("lm-b1", "ext.b"),
+            ask("chat", undefined),
+        ];
+        const refusal = await ask("lm-a3", "ext.a").then(
+            () => undefined,
+            (error: unknown) => error,
+        );
+        await holdStreamed;
+        holdCancel.cancel();
+        const results = await Promise.all([hold, ...waiting]);
+        assert.ok(
+            refusal instanceof ResponseError && refusal.code === ErrorCodes.busy,
+            `the third waiting request of one extension is refused: ${String(refusal)}`,
+        );
+        assert.match(refusal.message, /ext\.a already has 2 requests waiting/);
+        assert.equal(results[0].result.stopReason, "cancelled");
+        for (const { result } of results.slice(1)) assert.equal(result.stopReason, "maxTokens");
+        assert.deepEqual(
+            firstDeltas,
+            ["hold", "chat", "lm-a1", "lm-a2", "lm-b1"],
+            "the user's chat first, then the extensions' requests in the order sent",
+        );
+    });
+
+    test("a chat keeps its cache while a rewrite runs between two turns (two sequences by default)", async () => {
+        const info = await sidecar.request("olmo/load", {
+            modelPath,
+            gpu: "cpu",
+            contextSize: 1024,
+            threads: 1,
+        });
+        assert.equal(info.sequences, 2, "room for a second conversation's cache");
+        const first = [user("Tell me about rivers.")];
+        const turn1 = (
+            await sidecar.chat({ conversationId: "a", messages: first, sampling: long(16) })
+        ).result;
+        const rewrite = await sidecar.task(
+            "olmo/rewrite",
+            { code: "let x = 1;\n", language: "javascript", instruction: "Rename x" },
+            () => undefined,
+        );
+        assert.ok(rewrite.result.usage.completionTokens > 0);
+        const followUp = [
+            ...first,
+            { role: "assistant" as const, content: turn1.text },
+            user("And lakes?"),
+        ];
+        const turn2 = (
+            await sidecar.chat({ conversationId: "a", messages: followUp, sampling: long(4) })
+        ).result;
+        assert.ok(
+            turn2.usage.reusedTokens >= turn1.usage.promptTokens,
+            `the follow-up reused ${turn2.usage.reusedTokens} tokens; the first prompt had ${turn1.usage.promptTokens}`,
+        );
+    });
+
+    test("with one sequence, a conversation's state is saved when another takes it and restored at its next turn", async () => {
+        await sidecar.request("olmo/load", {
+            modelPath,
+            gpu: "cpu",
+            contextSize: 1024,
+            threads: 1,
+            sequences: 1,
+        });
+        const firstA = [user("Tell me about rivers.")];
+        const turnA = (
+            await sidecar.chat({ conversationId: "a", messages: firstA, sampling: long(16) })
+        ).result;
+        const turnB = (
+            await sidecar.chat({
+                conversationId: "b",
+                messages: [user("Something else entirely.")],
+                sampling: long(16),
+            })
+        ).result;
+        assert.ok(turnB.usage.reusedTokens < turnA.usage.promptTokens, "b started afresh");
+        const followUp = (
+            await sidecar.chat({
+                conversationId: "a",
+                messages: [
+                    ...firstA,
+                    { role: "assistant", content: turnA.text },
+                    user("And lakes?"),
+                ],
+                sampling: long(4),
+            })
+        ).result;
+        assert.ok(
+            followUp.usage.reusedTokens >= turnA.usage.promptTokens,
+            `a's follow-up reused ${followUp.usage.reusedTokens} tokens; its first prompt had ${turnA.usage.promptTokens}`,
+        );
+    });
+
+    test("a request cancelled before its first token ends as cancelled, not as an error", async () => {
+        await sidecar.request("olmo/load", {
+            modelPath,
+            gpu: "cpu",
+            contextSize: 1024,
+            threads: 1,
+            sequences: 1,
+        });
+        // Cancelled at once, while waiting, while its prompt is evaluated: each ends the same way.
+        const outcomes: string[] = [];
+        for (const delayMs of [0, 2, 5, 10]) {
+            const cancel = new CancellationTokenSource();
+            const request = sidecar.chat(
+                {
+                    conversationId: `prefill-${delayMs}`,
+                    messages: [user("word ".repeat(500))],
+                    sampling: long(50),
+                },
+                undefined,
+                cancel,
+            );
+            setTimeout(() => cancel.cancel(), delayMs);
+            outcomes.push(
+                await request.then(
+                    ({ result, deltas }) =>
+                        `${result.stopReason}${deltas.join("") === result.text ? "" : " (deltas differ)"}`,
+                    (error: unknown) => String(error),
+                ),
+            );
+        }
+        assert.deepEqual(outcomes, ["cancelled", "cancelled", "cancelled", "cancelled"]);
+    });
+});

@@ -7,8 +7,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { ResponseError } from "vscode-jsonrpc/node";
-import { ErrorCodes } from "../../sidecar/protocol.js";
-import { MAX_TEXT_CHARS } from "../../sidecar/params.js";
+import { ErrorCodes, MAX_TEXT_CHARS } from "../../sidecar/protocol.js";
 import { MAX_HEADER_BYTES, MAX_MESSAGE_BYTES } from "../../sidecar/frameReader.js";
 import { parseFrames, SidecarProcess, type RawResponse } from "../support/sidecarProcess.js";
 import { ensureTestModel } from "../support/models.js";
@@ -508,7 +507,6 @@ describe("soak: protocol fuzz", () => {
         );
         console.log(`# kinds: ${[...kinds].map(([k, n]) => `${k} ${n}`).join("; ")}`);
         assert.ok(bad >= 500);
-        assert.ok(seconds < 120, `bounded in time (${seconds.toFixed(1)} s)`);
     });
 
     test("after shutdown, requests are refused with Invalid Request and the process stays until exit", async () => {

@@ -1,7 +1,12 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { SidecarError } from "../../sidecar/errors.js";
-import { RequestScheduler, type CancelSignal, type Slot } from "../../sidecar/scheduler.js";
+import {
+    MAX_QUEUED_PER_CALLER,
+    RequestScheduler,
+    type CancelSignal,
+    type Slot,
+} from "../../sidecar/scheduler.js";
 
 /** A cancellation source like vscode-jsonrpc's, for driving the scheduler by hand. */
 function cancellation(): CancelSignal & { cancel(): void } {
@@ -120,5 +125,77 @@ describe("unit: request scheduler", () => {
         scheduler.release(holder, "a"); // a request of the old model ends late: harmless
         const slot = await scheduler.acquire("a", never);
         assert.equal(slot?.sequence, "new");
+    });
+
+    test("the user's own requests start before other extensions' that waited longer", async () => {
+        const scheduler = new RequestScheduler<string>();
+        scheduler.setSequences(["s0"]);
+        const holder = (await scheduler.acquire("chat", never))!;
+        const log: string[] = [];
+        const lm1 = track(scheduler.acquire("lm-a", never, "ext.one"), log, "lm-a");
+        const lm2 = track(scheduler.acquire("lm-b", never, "ext.two"), log, "lm-b");
+        const explain = track(scheduler.acquire("explain", never), log, "explain");
+        const rewrite = track(scheduler.acquire("rewrite", never), log, "rewrite");
+        const order = [explain, rewrite, lm1, lm2];
+        let running = holder;
+        let name = "chat";
+        for (const next of order) {
+            scheduler.release(running, name);
+            running = (await next)!;
+            name = log.at(-1)!.split(":")[0];
+        }
+        scheduler.release(running, name);
+        assert.deepEqual(log, ["explain:s0", "rewrite:s0", "lm-a:s0", "lm-b:s0"]);
+    });
+
+    test(`an extension may have ${MAX_QUEUED_PER_CALLER} requests waiting; one more is refused with busy, others are not`, async () => {
+        const scheduler = new RequestScheduler<string>();
+        scheduler.setSequences(["s0"]);
+        const holder = (await scheduler.acquire("chat", never))!;
+        const waiting = Array.from({ length: MAX_QUEUED_PER_CALLER }, (_, i) =>
+            scheduler.acquire(`greedy-${i}`, never, "ext.greedy"),
+        );
+        let refusal: unknown;
+        try {
+            await scheduler.acquire("greedy-more", never, "ext.greedy");
+        } catch (error) {
+            refusal = error;
+        }
+        assert.ok(refusal instanceof SidecarError, "the caller's next request is refused");
+        assert.equal(refusal.code, "busy");
+        assert.match(refusal.message, /ext\.greedy already has 2 requests waiting/);
+        const polite = scheduler.acquire("polite", never, "ext.polite");
+        const chat = scheduler.acquire("chat-2", never);
+        assert.equal(scheduler.waiting, MAX_QUEUED_PER_CALLER + 2, "the others wait");
+        scheduler.clear(new SidecarError("modelNotLoaded", "done"));
+        scheduler.release(holder, "chat");
+        for (const w of [...waiting, polite, chat])
+            await assert.rejects(w, (e: SidecarError) => e.code === "modelNotLoaded");
+    });
+
+    test("other extensions' requests cannot fill the user's queue", async () => {
+        const scheduler = new RequestScheduler<string>(2);
+        scheduler.setSequences(["s0"]);
+        const holder = (await scheduler.acquire("chat", never))!;
+        const lm = ["ext.a", "ext.b"].map((caller) =>
+            scheduler.acquire(`lm-${caller}`, never, caller),
+        );
+        assert.throws(
+            () => scheduler.acquire("lm-c", never, "ext.c"),
+            /busy with 2 waiting requests from extensions/,
+        );
+        const log: string[] = [];
+        const user = [
+            track(scheduler.acquire("explain", never), log, "explain"),
+            track(scheduler.acquire("rewrite", never), log, "rewrite"),
+        ];
+        assert.throws(() => scheduler.acquire("chat-3", never), /busy with 2 waiting requests;/);
+        scheduler.release(holder, "chat");
+        scheduler.release((await user[0])!, "explain");
+        scheduler.release((await user[1])!, "rewrite");
+        assert.deepEqual(log, ["explain:s0", "rewrite:s0"]);
+        scheduler.release((await lm[0])!, "lm-ext.a");
+        scheduler.release((await lm[1])!, "lm-ext.b");
+        assert.equal(scheduler.waiting, 0);
     });
 });
