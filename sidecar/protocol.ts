@@ -204,6 +204,8 @@ export interface InspectModelResult extends ModelFit {
 export interface DownloadParams extends ModelSource {
     /** The models folder. */
     directory: string;
+    /** The user chose to download a file whose SHA-256 the hub does not publish. */
+    allowUnverified?: boolean;
     /** Progress arrives as `$/progress` with a `DownloadProgress` value. */
     partialResultToken?: string | number;
 }
@@ -214,7 +216,9 @@ export interface DownloadProgress {
 }
 export interface DownloadResult {
     path: string;
+    /** The SHA-256 of what was received; checked against the hub's only where `verified`. */
     sha256: string;
+    verified: boolean;
     totalBytes: number;
     /** Bytes kept from an earlier, interrupted attempt. */
     resumedFromBytes: number;
@@ -261,6 +265,10 @@ export const ErrorCodes = {
     checksumMismatch: -32011,
     offline: -32012,
     diskFull: -32013,
+    /** The hub publishes no SHA-256 for the file; `allowUnverified` downloads it anyway. */
+    unverifiable: -32014,
+    /** The server sent other bytes than it announced (more, or another range). */
+    downloadMismatch: -32015,
     invalidParams: -32602,
     /** LSP's RequestCancelled. */
     cancelled: -32800,

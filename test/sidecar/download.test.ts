@@ -3,10 +3,10 @@ import { after, before, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer as createTcpServer, type AddressInfo, type Socket } from "node:net";
 import { join } from "node:path";
 import { ProgressType } from "vscode-jsonrpc/node";
 import {
@@ -42,8 +42,15 @@ describe("sidecar: model download", () => {
     const fetchModel = (
         signal = new AbortController().signal,
         progress: DownloadProgress[] = [],
-        stallMs?: number,
-    ) => downloadModel(source, dir, (p) => progress.push(p), signal, stallMs);
+        options: { stallTimeoutMs?: number; allowUnverified?: boolean } = {},
+    ) => downloadModel(source, dir, (p) => progress.push(p), signal, options);
+
+    /** Every byte in the models folder, whatever the file. */
+    async function bytesOnDisk(): Promise<number> {
+        let total = 0;
+        for (const name of await readdir(dir)) total += (await stat(join(dir, name))).size;
+        return total;
+    }
 
     async function expectFailure(
         promise: Promise<unknown>,
@@ -80,7 +87,7 @@ describe("sidecar: model download", () => {
     test("cancel, then resume: bytes already fetched are not fetched again", async () => {
         const abort = new AbortController();
         server.faults = { stallAfterBytes: Math.floor(server.size / 2) };
-        const first = fetchModel(abort.signal, [], 60_000);
+        const first = fetchModel(abort.signal, [], { stallTimeoutMs: 60_000 });
         // Cancel once half the file is on disk.
         const partPath = join(dir, `${file}.part`);
         for (;;) {
@@ -135,7 +142,7 @@ describe("sidecar: model download", () => {
     test("a server too slow gives a timeout message", async () => {
         server.faults = { stallAfterBytes: 1024 };
         await expectFailure(
-            fetchModel(undefined, [], 300),
+            fetchModel(undefined, [], { stallTimeoutMs: 300 }),
             "downloadStalled",
             /stalled: no data for \d+ s/,
         );
@@ -164,8 +171,146 @@ describe("sidecar: model download", () => {
                 new AbortController().signal,
             ),
             "offline",
-            /Cannot reach the model server/,
+            new RegExp(
+                `Cannot reach 127\\.0\\.0\\.1:${port}: the connection was refused .*olmo\\.hubEndpoint .*HF_ENDPOINT.* a \\.gguf file already on this computer`,
+            ),
         );
+        await rm(dir, { recursive: true, force: true });
+    });
+
+    test("a server that says 10 bytes and streams on is cut off, and nothing it sent stays on disk", async () => {
+        server.faults = { overrun: { announceBytes: 10, sendBytes: 64 * 2 ** 20 } };
+        await expectFailure(
+            fetchModel(),
+            "downloadMismatch",
+            /more than the 10 bytes it announced; .* deleted/,
+        );
+        const left = await bytesOnDisk();
+        console.log(
+            `# overrun: server wrote ${server.bytesSent} bytes, ${left} bytes left on disk`,
+        );
+        assert.equal(left, 0);
+        assert.ok(server.bytesSent < 64 * 2 ** 20, `the server was stopped (${server.bytesSent})`);
+        await rm(dir, { recursive: true, force: true });
+    });
+
+    test("a 206 that does not start where the resume asked is refused, and the part dropped", async () => {
+        server.faults = { dropAfterBytes: 4096 };
+        await expectFailure(fetchModel(), "downloadFailed", /Try again to resume/);
+        server.faults = { rangeFromStart: true };
+        await expectFailure(
+            fetchModel(),
+            "downloadMismatch",
+            /the wrong part of the file \(asked from byte \d+, got "bytes 0-/,
+        );
+        assert.equal(await bytesOnDisk(), 0);
+        await rm(dir, { recursive: true, force: true });
+    });
+
+    test("a file whose SHA-256 the hub does not publish is refused unless the user chose it", async () => {
+        server.faults = { noHash: true };
+        await expectFailure(
+            fetchModel(),
+            "unverifiable",
+            /publishes no SHA-256 for olmo-2-test-Q4_0\.gguf, so the download could not be checked/,
+        );
+        assert.equal(server.bytesSent, 0, "nothing downloaded");
+        const outcome = await fetchModel(undefined, [], { allowUnverified: true });
+        assert.equal(outcome.verified, false);
+        assert.equal(outcome.sha256, server.sha256, "the hash of what arrived, for the log");
+        await rm(dir, { recursive: true, force: true });
+    });
+
+    test("http is refused for any host but this machine, and so is a redirect to http", async () => {
+        await expectFailure(
+            downloadModel(
+                { endpoint: "http://hub.example.invalid", repo, file },
+                dir,
+                () => undefined,
+                new AbortController().signal,
+            ),
+            "downloadFailed",
+            /http:\/\/hub\.example\.invalid is not https .*olmo\.hubEndpoint/,
+        );
+        server.faults = { redirectTo: "http://cdn.example.invalid/model.gguf" };
+        await expectFailure(
+            fetchModel(),
+            "downloadFailed",
+            /redirected the download to http:\/\/cdn\.example\.invalid, which is not https/,
+        );
+        await rm(dir, { recursive: true, force: true });
+    });
+
+    test("a file name that is not a plain .gguf name is refused before any request", async () => {
+        for (const name of [
+            "../evil.gguf",
+            "..\\evil.gguf",
+            "sub/model.gguf",
+            "model.bin",
+            ".gguf",
+        ]) {
+            await expectFailure(
+                downloadModel(
+                    { ...source, file: name },
+                    dir,
+                    () => undefined,
+                    new AbortController().signal,
+                ),
+                "invalidParams",
+                /is not a plain \.gguf file name/,
+            );
+        }
+        await expectFailure(
+            downloadModel(
+                { ...source, repo: "../x" },
+                dir,
+                () => undefined,
+                new AbortController().signal,
+            ),
+            "invalidParams",
+            /not a Hugging Face repository name/,
+        );
+        assert.equal(server.bytesSent + server.rangeRequests.length, 0);
+        await rm(dir, { recursive: true, force: true });
+    });
+
+    test("a hub name that does not resolve: a clear message naming the host", async () => {
+        await expectFailure(
+            downloadModel(
+                { endpoint: "https://hub.example.invalid", repo, file },
+                dir,
+                () => undefined,
+                new AbortController().signal,
+            ),
+            "offline",
+            /hub\.example\.invalid.*olmo\.hubEndpoint .*HF_ENDPOINT.* a \.gguf file already on this computer/,
+        );
+        await rm(dir, { recursive: true, force: true });
+    });
+
+    test("a server that accepts the connection and never answers: a clear message naming it", async () => {
+        const sockets: Socket[] = [];
+        const silent = createTcpServer((socket) => void sockets.push(socket));
+        await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+        const port = (silent.address() as AddressInfo).port;
+        try {
+            await expectFailure(
+                downloadModel(
+                    { endpoint: `http://127.0.0.1:${port}`, repo, file },
+                    dir,
+                    () => undefined,
+                    new AbortController().signal,
+                ),
+                "offline",
+                new RegExp(
+                    `127\\.0\\.0\\.1:${port} did not answer within 10 s\\. Check the connection`,
+                ),
+            );
+            assert.ok(sockets.length > 0, "the connection was accepted");
+        } finally {
+            for (const socket of sockets) socket.destroy();
+            silent.close();
+        }
         await rm(dir, { recursive: true, force: true });
     });
 });
@@ -191,10 +336,11 @@ describe("sidecar: olmo/inspectModel and olmo/download over stdio", () => {
             contextSize: 1024,
         });
         assert.equal(fit.architecture, "olmo2");
+        // The tiny model fits any machine: on the GPU where there is one, else on the CPU.
         assert.equal(
             fit.verdict,
-            "cpu",
-            "no GPU on this machine, plenty of RAM for the tiny model",
+            fit.backend === "cpu" ? "cpu" : "gpu",
+            `${fit.backend}: ${fit.message}`,
         );
         assert.ok(fit.modelBytes > 0 && fit.contextBytes > 0);
         assert.ok(
@@ -222,6 +368,7 @@ describe("sidecar: olmo/inspectModel and olmo/download over stdio", () => {
         });
         subscription.dispose();
         assert.equal(result.sha256, server.sha256);
+        assert.equal(result.verified, true);
         assert.equal(result.path, join(dir, file));
         assert.ok(progress.length >= 1 && progress.at(-1)!.receivedBytes === server.size);
     });
