@@ -3,12 +3,14 @@ import { after, before, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { createServer } from "node:http";
 import { createServer as createTcpServer, type AddressInfo, type Socket } from "node:net";
 import { join } from "node:path";
-import { ProgressType } from "vscode-jsonrpc/node";
+import { ProgressType, ResponseError } from "vscode-jsonrpc/node";
+import { ErrorCodes } from "../../sidecar/protocol.js";
+import { stringLengthBomb } from "../support/hostileModels.js";
 import {
     downloadModel,
     type DownloadProgress,
@@ -179,7 +181,7 @@ describe("sidecar: model download", () => {
     });
 
     test("a server that says 10 bytes and streams on is cut off, and nothing it sent stays on disk", async () => {
-        server.faults = { overrun: { announceBytes: 10, sendBytes: 64 * 2 ** 20 } };
+        server.faults = { announceBytes: 10, streamOnBytes: 64 * 2 ** 20 };
         await expectFailure(
             fetchModel(),
             "downloadMismatch",
@@ -346,6 +348,84 @@ describe("sidecar: olmo/inspectModel and olmo/download over stdio", () => {
         assert.ok(
             server.bytesSent < server.size / 2,
             `read ${server.bytesSent} of ${server.size} bytes`,
+        );
+    });
+
+    async function inspectFailure(source: {
+        endpoint: string;
+        repo: string;
+        file: string;
+    }): Promise<{ error: unknown; ms: number }> {
+        const started = performance.now();
+        const error: unknown = await sidecar
+            .request("olmo/inspectModel", { source, contextSize: 1024 })
+            .then(
+                () => undefined,
+                (failure: unknown) => failure,
+            );
+        return { error, ms: performance.now() - started };
+    }
+
+    test("a remote header whose one string claims 1.5 GB: modelInvalid, within the file or the cap", async () => {
+        const bombDir = await mkdtemp(join(tmpdir(), "olmo-remote-bomb-"));
+        const bombPath = join(bombDir, file);
+        await writeFile(bombPath, stringLengthBomb());
+        const bombServer = await ModelServer.start({ repo, file, path: bombPath });
+        try {
+            const source = { endpoint: bombServer.endpoint, repo, file };
+            const small = await inspectFailure(source);
+            bombServer.faults = { announceBytes: 2e9 };
+            const large = await inspectFailure(source);
+            for (const { error } of [small, large]) {
+                assert.ok(error instanceof ResponseError, String(error));
+                assert.equal(error.code, ErrorCodes.modelInvalid, error.message);
+            }
+            assert.match(
+                (small.error as Error).message,
+                /olmo-2-test-Q4_0\.gguf on 127\.0\.0\.1:\d+ is not a valid GGUF model \(the value of a at byte 45 claims 1500000000 bytes, but only 0 remain/,
+            );
+            assert.match(
+                (large.error as Error).message,
+                /claims 1500000000 bytes, past the 64 MiB a model header may take/,
+            );
+        } finally {
+            await bombServer.stop();
+            await rm(bombDir, { recursive: true, force: true });
+        }
+    });
+
+    test("first use without a network: inspecting ends with a message naming the host", async () => {
+        const unresolvable = await inspectFailure({
+            endpoint: "https://hub.example.invalid",
+            repo,
+            file,
+        });
+        const sockets: Socket[] = [];
+        const silent = createTcpServer((socket) => void sockets.push(socket));
+        await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+        const port = (silent.address() as AddressInfo).port;
+        let unanswered: { error: unknown; ms: number };
+        try {
+            unanswered = await inspectFailure({ endpoint: `http://127.0.0.1:${port}`, repo, file });
+        } finally {
+            for (const socket of sockets) socket.destroy();
+            silent.close();
+        }
+        console.log(
+            `# time to the message: unresolvable name ${unresolvable.ms.toFixed(0)} ms, silent server ${unanswered.ms.toFixed(0)} ms`,
+        );
+        for (const { error } of [unresolvable, unanswered]) {
+            assert.ok(error instanceof ResponseError, String(error));
+            assert.equal(error.code, ErrorCodes.offline, error.message);
+            assert.match(
+                error.message,
+                /olmo\.hubEndpoint .*HF_ENDPOINT.* a \.gguf file already on this computer/,
+            );
+        }
+        assert.match((unresolvable.error as Error).message, /hub\.example\.invalid/);
+        assert.match(
+            (unanswered.error as Error).message,
+            new RegExp(`127\\.0\\.0\\.1:${port} did not answer within 10 s`),
         );
     });
 

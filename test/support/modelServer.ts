@@ -25,11 +25,13 @@ export interface Faults {
     ignoreRange?: boolean;
     /** Publish no SHA-256 (no `X-Linked-Etag`), as for a file that is not in LFS. */
     noHash?: boolean;
+    /** Announce this size in `X-Linked-Size` instead of the file's. */
+    announceBytes?: number;
     /**
-     * Announce this size, then stream the file without a Content-Length, over and over, up to
-     * `overrun.sendBytes` (a server that says 10 bytes and streams on).
+     * Answer a download (a GET) with the file again and again, chunked, without a Content-Length,
+     * up to this many bytes: with `announceBytes`, a server that says 10 bytes and streams on.
      */
-    overrun?: { announceBytes: number; sendBytes: number };
+    streamOnBytes?: number;
     /** Answer every range with a 206 whose Content-Range starts at byte 0. */
     rangeFromStart?: boolean;
     /** Redirect the resolve URL here instead of to this server's storage. */
@@ -82,7 +84,7 @@ export class ModelServer {
             res.writeHead(302, {
                 location: this.faults.redirectTo ?? `/storage/${this.served.file}`,
                 ...(this.faults.noHash ? {} : { "x-linked-etag": `"${this.sha256}"` }),
-                "x-linked-size": String(this.faults.overrun?.announceBytes ?? this.content.length),
+                "x-linked-size": String(this.faults.announceBytes ?? this.content.length),
             }).end();
             return;
         }
@@ -90,8 +92,8 @@ export class ModelServer {
             res.writeHead(404).end();
             return;
         }
-        if (this.faults.overrun && method === "GET") {
-            this.streamOn(res, this.faults.overrun.sendBytes);
+        if (this.faults.streamOnBytes !== undefined && method === "GET") {
+            this.streamOn(res, this.faults.streamOnBytes);
             return;
         }
         let start = 0;
