@@ -6,7 +6,12 @@ import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, readFile, rename, rm, stat, statfs, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { SidecarError } from "./errors.js";
-import type { DownloadProgress, DownloadResult } from "./protocol.js";
+import {
+    isHubRepoName,
+    isPlainGgufName,
+    type DownloadProgress,
+    type DownloadResult,
+} from "./protocol.js";
 
 /** A download that receives nothing for this long is abandoned with a "too slow" message. */
 export const STALL_TIMEOUT_MS = 30_000;
@@ -36,19 +41,17 @@ type DownloadOutcome = DownloadResult;
  * folder, so no folders, `..` or backslashes.
  */
 export function checkSource(source: DownloadSource): void {
-    if (!/^[\w.-]+\/[\w.-]+$/.test(source.repo) || source.repo.split("/").some(isDots))
+    if (!isHubRepoName(source.repo))
         throw new SidecarError(
             "invalidParams",
             `"${source.repo}" is not a Hugging Face repository name (owner/name).`,
         );
-    if (!/^[\w][\w.+-]*\.gguf$/i.test(source.file) || source.file.includes(".."))
+    if (!isPlainGgufName(source.file))
         throw new SidecarError(
             "invalidParams",
             `"${source.file}" is not a plain .gguf file name (letters, digits, "._+-", no folders or "..").`,
         );
 }
-
-const isDots = (segment: string) => segment === "." || segment === "..";
 
 /**
  * Only https, except to this machine itself (a local mirror or test server): a model fetched in

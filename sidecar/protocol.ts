@@ -201,6 +201,19 @@ export interface InspectModelResult extends ModelFit {
     backend: Backend;
 }
 
+/** A hub repository `owner/name`: letters, digits and "_.-", no "." or ".." segments. */
+export function isHubRepoName(repo: string): boolean {
+    return /^[\w.-]+\/[\w.-]+$/.test(repo) && !repo.split("/").some((s) => /^\.+$/.test(s));
+}
+
+/**
+ * A model file name as the models folder takes it: a plain `*.gguf` name, no folders, `..` or
+ * backslashes (it becomes a path there).
+ */
+export function isPlainGgufName(file: string): boolean {
+    return /^\w[\w.+-]*\.gguf$/i.test(file) && !file.includes("..");
+}
+
 export interface DownloadParams extends ModelSource {
     /** The models folder. */
     directory: string;
