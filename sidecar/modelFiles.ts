@@ -146,7 +146,7 @@ export interface ModelHeader {
  * The most header (metadata and tensor descriptions) read from a file or fetched from a server: a
  * real OLMo-2 header is about 4 MB, nearly all of it the tokenizer.
  */
-export const MAX_HEADER_BYTES = 64 * 2 ** 20;
+const MAX_HEADER_BYTES = 64 * 2 ** 20;
 /** What one read of the header takes from the file or the server. */
 const HEADER_CHUNK_BYTES = 2 ** 20;
 /** GGML_MAX_DIMS: a tensor with more dimensions is not a llama.cpp tensor. */
