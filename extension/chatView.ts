@@ -611,6 +611,8 @@ function toModelStatus(state: HostState): ModelStatus {
             return { kind: "noModel" };
         case "starting":
             return { kind: "loading" };
+        case "settingUp":
+            return { kind: "settingUp", activity: state.activity };
         case "loading":
             return { kind: "loading", progress: state.progress };
         case "ready":

@@ -2,6 +2,7 @@
 // process and loads the model on demand and turns failures into plain messages.
 import * as vscode from "vscode";
 import { OlmoError, type ModelHost } from "./modelHost.js";
+import { unverifiedNote } from "./modelSetup.js";
 import { openModelPathSetting } from "./settings.js";
 
 export function registerCommands(host: ModelHost): vscode.Disposable[] {
@@ -41,7 +42,8 @@ async function showModelInfo(host: ModelHost): Promise<void> {
         `Context: ${m.contextSize} tokens (trained for ${m.trainContextSize})`,
         `Backend: ${m.backend}${m.gpuName ? ` on ${m.gpuName}` : ""}; ${m.gpuLayers} of ${m.totalLayers} layers on the GPU`,
         `Threads: ${m.threads}; loaded in ${(m.loadMs / 1000).toFixed(2)} s; VRAM ${mib(m.vramBytes)}, RAM ${mib(m.ramBytes)}`,
-    ];
+        unverifiedNote(m.path) ?? "",
+    ].filter(Boolean);
     host.log.info(lines.join("\n"));
     await vscode.window.showInformationMessage(lines.join(" · "), { modal: false });
 }

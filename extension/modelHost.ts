@@ -27,6 +27,8 @@ export type HostState =
     | { kind: "stopped" }
     | { kind: "noModel" }
     | { kind: "starting" }
+    /** The first-use flow at work before any model loads (checking or downloading a file). */
+    | { kind: "settingUp"; activity: string }
     | { kind: "loading"; progress: number; modelPath: string }
     | { kind: "ready"; model: ModelInfo }
     | { kind: "error"; code: ErrorCode | "startFailed"; message: string }
@@ -151,6 +153,20 @@ export class ModelHost implements vscode.Disposable {
         });
     }
 
+    /**
+     * Runs a step of the first-use flow with the views saying what it does, rather than "starting
+     * the model" while the sidecar starts for it; the state before comes back afterwards.
+     */
+    async whileSettingUp<T>(activity: string, work: () => PromiseLike<T>): Promise<T> {
+        const before = this.currentState;
+        this.setState({ kind: "settingUp", activity });
+        try {
+            return await work();
+        } finally {
+            if (this.currentState.kind === "settingUp") this.setState(before);
+        }
+    }
+
     /** A request that needs the sidecar but no model (inspecting or downloading a model file). */
     async requestWithoutModel<M extends "olmo/inspectModel" | "olmo/download">(
         method: M,
@@ -271,7 +287,7 @@ export class ModelHost implements vscode.Disposable {
             await this.client.dispose().catch(() => undefined);
             this.client = undefined;
         }
-        this.setState({ kind: "starting" });
+        if (this.currentState.kind !== "settingUp") this.setState({ kind: "starting" });
         const run = { module: this.sidecarPath, transport: lib().TransportKind.stdio };
         const client = new (lib().LanguageClient)(
             "olmo",

@@ -6,7 +6,8 @@
 import { statfs } from "node:fs/promises";
 import * as vscode from "vscode";
 import { BASELINE_CONTEXT_SIZE } from "../sidecar/defaults.js";
-import type { InspectModelResult, ModelSource } from "../sidecar/protocol.js";
+import type { DownloadResult, InspectModelResult, ModelSource } from "../sidecar/protocol.js";
+import { parseHfUri } from "./hfUri.js";
 import { CATALOG, canHold, DEFAULT_MODEL_ID, recommend, type Machine } from "./modelCatalog.js";
 import { OlmoError, type ModelHost } from "./modelHost.js";
 import {
@@ -51,20 +52,33 @@ export const MODEL_CHOICES: ModelChoice[] = [
     },
 ];
 
-/** `hf:owner/repo/path/file.gguf` -> its parts. */
-export function parseHfUri(uri: string): { repo: string; file: string } | undefined {
-    const match = /^hf:([^/\s]+\/[^/\s]+)\/(.+\.gguf)$/.exec(uri.trim());
-    return match ? { repo: match[1], file: match[2] } : undefined;
-}
-
 export function formatBytes(bytes: number): string {
     return bytes >= 1e9 ? `${(bytes / 1e9).toFixed(2)} GB` : `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
+/** Paths of downloads the user chose to take without a published SHA-256 (global state). */
+const UNVERIFIED_DOWNLOADS_KEY = "olmo.unverifiedDownloads";
+let downloadRecord: vscode.Memento | undefined;
+
+/** For the model info: said of a file downloaded without verification, else undefined. */
+export function unverifiedNote(path: string): string | undefined {
+    return downloadRecord?.get<string[]>(UNVERIFIED_DOWNLOADS_KEY, []).includes(path)
+        ? "Unverified: downloaded without a published SHA-256"
+        : undefined;
+}
+
+async function recordVerification(path: string, verified: boolean): Promise<void> {
+    const others = (downloadRecord?.get<string[]>(UNVERIFIED_DOWNLOADS_KEY, []) ?? []).filter(
+        (p) => p !== path,
+    );
+    await downloadRecord?.update(UNVERIFIED_DOWNLOADS_KEY, verified ? others : [...others, path]);
 }
 
 export function registerModelSetup(
     context: vscode.ExtensionContext,
     host: ModelHost,
 ): vscode.Disposable[] {
+    downloadRecord = context.globalState;
     const setup = () => runModelSetup(context, host);
     host.setModelSetup(setup);
     return [vscode.commands.registerCommand("olmo.setupModel", setup)];
@@ -82,7 +96,17 @@ export async function runModelSetup(
 ): Promise<boolean> {
     const endpoint = hubEndpointFromSettings();
     const official = CATALOG[DEFAULT_MODEL_ID]!;
-    const configured = parseHfUri(modelUriFromSettings());
+    const uri = modelUriFromSettings();
+    const configured = uri ? parseHfUri(uri) : undefined;
+    if (configured && "error" in configured) {
+        const choice = await vscode.window.showErrorMessage(
+            `olmo.modelUri: ${configured.error}`,
+            "Open Settings",
+        );
+        if (choice)
+            await vscode.commands.executeCommand("workbench.action.openSettings", "olmo.modelUri");
+        return false;
+    }
     const directory = modelsDirectory(context);
     const machine = await measureMachine(host, directory, {
         ...(configured ?? official),
@@ -171,9 +195,12 @@ async function measureMachine(
     try {
         await vscode.workspace.fs.createDirectory(vscode.Uri.file(directory));
         const disk = await statfs(directory);
-        const fit: InspectModelResult = await vscode.window.withProgress(
-            { location: vscode.ProgressLocation.Notification, title: "Measuring this machine…" },
-            () => host.requestWithoutModel("olmo/inspectModel", { source }),
+        const measuring = "Measuring this machine's memory to recommend a model…";
+        const fit: InspectModelResult = await host.whileSettingUp(measuring, () =>
+            vscode.window.withProgress(
+                { location: vscode.ProgressLocation.Notification, title: measuring },
+                () => host.requestWithoutModel("olmo/inspectModel", { source }),
+            ),
         );
         return {
             freeVramBytes: fit.freeVramBytes,
@@ -214,20 +241,30 @@ async function downloadWithChecks(
     const contextSize =
         typeof configuredContext === "number" ? configuredContext : BASELINE_CONTEXT_SIZE;
 
-    const fit = await vscode.window.withProgress(
-        {
-            location: vscode.ProgressLocation.Notification,
-            title: `Checking whether ${source.file} fits this machine…`,
-            cancellable: true,
-        },
-        (_progress, token) =>
-            host.requestWithoutModel(
-                "olmo/inspectModel",
-                { source, contextSize },
-                undefined,
-                token,
+    const checking = `Checking the download of ${source.file}: does it fit this machine?`;
+    const fit = await host
+        .whileSettingUp(checking, () =>
+            vscode.window.withProgress(
+                {
+                    location: vscode.ProgressLocation.Notification,
+                    title: checking,
+                    cancellable: true,
+                },
+                (_progress, token) =>
+                    host.requestWithoutModel(
+                        "olmo/inspectModel",
+                        { source, contextSize },
+                        undefined,
+                        token,
+                    ),
             ),
-    );
+        )
+        .catch((error: unknown) => {
+            if (!(error instanceof OlmoError && error.code === "cancelled"))
+                offerWaysOut(host, `Could not check ${source.file}`, error);
+            return undefined;
+        });
+    if (!fit) return false;
     const disk = await statfs(directory);
     const freeDisk = disk.bavail * disk.bsize;
     const diskLine = `${formatBytes(fit.modelBytes)} to download, ${formatBytes(freeDisk)} free in ${directory}.`;
@@ -247,53 +284,86 @@ async function downloadWithChecks(
     );
     if (!go) return false;
 
-    const result = await vscode.window
-        .withProgress(
-            {
-                location: vscode.ProgressLocation.Notification,
-                title: `Downloading ${source.file}`,
-                cancellable: true,
-            },
-            async (progress, token) => {
-                let reported = 0;
-                return host.requestWithoutModel(
-                    "olmo/download",
-                    { ...source, directory },
-                    (p) => {
-                        const fraction = p.receivedBytes / p.totalBytes;
-                        const left =
-                            p.bytesPerSecond > 0
-                                ? (p.totalBytes - p.receivedBytes) / p.bytesPerSecond
-                                : Infinity;
-                        progress.report({
-                            increment: (fraction - reported) * 100,
-                            message: `${formatBytes(p.receivedBytes)} of ${formatBytes(p.totalBytes)} · ${formatBytes(p.bytesPerSecond)}/s · ${formatDuration(left)} left`,
-                        });
-                        reported = fraction;
-                    },
-                    token,
-                );
-            },
-        )
-        .then(
-            (done) => done,
-            (error: unknown) => {
-                const message = error instanceof OlmoError ? error.message : String(error);
-                host.log.error(`download failed: ${message}`);
-                void vscode.window.showErrorMessage(message, "Try Again").then((choice) => {
-                    if (choice) void vscode.commands.executeCommand("olmo.setupModel");
-                });
-                return undefined;
-            },
+    let result = await fetchModel(host, source, directory, false);
+    if (result === "unverifiable") {
+        const go = await vscode.window.showWarningMessage(
+            `The hub publishes no SHA-256 for ${source.file}, so the download cannot be checked for corruption or tampering.`,
+            { modal: true, detail: "Download it only from a source you trust." },
+            "Download without verification",
         );
-    if (!result) return false;
+        if (!go) return false;
+        result = await fetchModel(host, source, directory, true);
+    }
+    if (!result || result === "unverifiable") return false;
     host.log.info(
-        `downloaded ${result.path} (${formatBytes(result.totalBytes)}, SHA-256 ${result.sha256}${result.resumedFromBytes ? `, resumed at ${formatBytes(result.resumedFromBytes)}` : ""})`,
+        `downloaded ${result.path} (${formatBytes(result.totalBytes)}, SHA-256 ${result.sha256} ${result.verified ? "matches the hub's" : "NOT verified: the hub publishes none"}${result.resumedFromBytes ? `, resumed at ${formatBytes(result.resumedFromBytes)}` : ""})`,
     );
+    await recordVerification(result.path, result.verified);
     await vscode.workspace
         .getConfiguration("olmo")
         .update("modelPath", result.path, vscode.ConfigurationTarget.Global);
     return true;
+}
+
+/** Downloads with progress; undefined after a failure (reported), or "unverifiable" to ask. */
+async function fetchModel(
+    host: ModelHost,
+    source: ModelSource,
+    directory: string,
+    allowUnverified: boolean,
+): Promise<DownloadResult | "unverifiable" | undefined> {
+    const title = `Downloading ${source.file}`;
+    return host
+        .whileSettingUp(`${title}…`, () =>
+            vscode.window.withProgress(
+                { location: vscode.ProgressLocation.Notification, title, cancellable: true },
+                async (progress, token) => {
+                    let reported = 0;
+                    return host.requestWithoutModel(
+                        "olmo/download",
+                        { ...source, directory, allowUnverified },
+                        (p) => {
+                            const fraction = p.receivedBytes / p.totalBytes;
+                            const left =
+                                p.bytesPerSecond > 0
+                                    ? (p.totalBytes - p.receivedBytes) / p.bytesPerSecond
+                                    : Infinity;
+                            progress.report({
+                                increment: (fraction - reported) * 100,
+                                message: `${formatBytes(p.receivedBytes)} of ${formatBytes(p.totalBytes)} · ${formatBytes(p.bytesPerSecond)}/s · ${formatDuration(left)} left`,
+                            });
+                            reported = fraction;
+                        },
+                        token,
+                    );
+                },
+            ),
+        )
+        .catch((error: unknown) => {
+            if (error instanceof OlmoError && error.code === "unverifiable") return "unverifiable";
+            offerWaysOut(host, "Download failed", error);
+            return undefined;
+        });
+}
+
+/**
+ * A failed check or download, with the ways on: try again, choose a file already on disk, or
+ * (offline) point olmo.hubEndpoint at a mirror.
+ */
+function offerWaysOut(host: ModelHost, what: string, error: unknown): void {
+    const message = error instanceof OlmoError ? error.message : String(error);
+    host.log.error(`${what}: ${message}`);
+    const offline = error instanceof OlmoError && error.code === "offline";
+    const actions = ["Try Again", "Choose a .gguf File…", ...(offline ? ["Set a Mirror"] : [])];
+    void vscode.window.showErrorMessage(message, ...actions).then(async (choice) => {
+        if (choice === "Try Again") await vscode.commands.executeCommand("olmo.setupModel");
+        if (choice === "Choose a .gguf File…") await pickExistingFile();
+        if (choice === "Set a Mirror")
+            await vscode.commands.executeCommand(
+                "workbench.action.openSettings",
+                "olmo.hubEndpoint",
+            );
+    });
 }
 
 function formatDuration(seconds: number): string {

@@ -69,6 +69,13 @@ export function describe(
                 tooltip: "Starting the model process…",
                 error: false,
             };
+        case "settingUp":
+            return {
+                text: "$(loading~spin) OLMo",
+                label: `OLMo Local: ${state.activity}`,
+                tooltip: state.activity,
+                error: false,
+            };
         case "loading": {
             const percent = Math.round(state.progress * 100);
             return {

@@ -372,6 +372,9 @@ function renderModel(model: ModelStatus): void {
                 h("div", { class: "actions" }, ...modelSetupButtons()),
             );
             return;
+        case "settingUp":
+            banner.replaceChildren(h("span", {}, model.activity));
+            return;
         case "loading": {
             const percent =
                 model.progress === undefined ? undefined : Math.round(model.progress * 100);

@@ -65,6 +65,8 @@ export type ModelStatus =
     | { kind: "noModel" }
     /** `progress` is 0..1, absent while the model process starts. */
     | { kind: "loading"; progress?: number }
+    /** The first-use flow checking or downloading a model file, in words. */
+    | { kind: "settingUp"; activity: string }
     | { kind: "ready"; name: string; contextSize: number }
     | { kind: "error"; message: string };
 

@@ -196,8 +196,13 @@ handle("olmo/explain", async (params, token) => {
     }
 });
 handle("olmo/inspectModel", async (params, token) => {
-    const [{ inspectModel }, engine] = await Promise.all([import("./modelFiles.js"), getEngine()]);
-    return inspectModel(await engine.llama("auto"), params, abortSignalFor(token));
+    const { inspectModel } = await import("./modelFiles.js");
+    // The header first: a file that cannot be read fails before the GPU is probed.
+    return inspectModel(
+        async () => (await getEngine()).llama("auto"),
+        params,
+        abortSignalFor(token),
+    );
 });
 handle("olmo/download", async (params, token) => {
     const { download } = await import("./modelFiles.js");

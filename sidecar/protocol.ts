@@ -233,9 +233,24 @@ export interface InspectModelResult extends ModelFit {
     backend: Backend;
 }
 
+/** A hub repository `owner/name`: letters, digits and "_.-", no "." or ".." segments. */
+export function isHubRepoName(repo: string): boolean {
+    return /^[\w.-]+\/[\w.-]+$/.test(repo) && !repo.split("/").some((s) => /^\.+$/.test(s));
+}
+
+/**
+ * A model file name as the models folder takes it: a plain `*.gguf` name, no folders, `..` or
+ * backslashes (it becomes a path there).
+ */
+export function isPlainGgufName(file: string): boolean {
+    return /^\w[\w.+-]*\.gguf$/i.test(file) && !file.includes("..");
+}
+
 export interface DownloadParams extends ModelSource {
     /** The models folder. */
     directory: string;
+    /** The user chose to download a file whose SHA-256 the hub does not publish. */
+    allowUnverified?: boolean;
     /** Progress arrives as `$/progress` with a `DownloadProgress` value. */
     partialResultToken?: string | number;
 }
@@ -246,7 +261,9 @@ export interface DownloadProgress {
 }
 export interface DownloadResult {
     path: string;
+    /** The SHA-256 of what was received; checked against the hub's only where `verified`. */
     sha256: string;
+    verified: boolean;
     totalBytes: number;
     /** Bytes kept from an earlier, interrupted attempt. */
     resumedFromBytes: number;
@@ -293,6 +310,10 @@ export const ErrorCodes = {
     checksumMismatch: -32011,
     offline: -32012,
     diskFull: -32013,
+    /** The hub publishes no SHA-256 for the file; `allowUnverified` downloads it anyway. */
+    unverifiable: -32014,
+    /** The server sent other bytes than it announced (more, or another range). */
+    downloadMismatch: -32015,
     invalidParams: -32602,
     /** LSP's RequestCancelled. */
     cancelled: -32800,

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
+import { createServer, type AddressInfo, type Socket } from "node:net";
 import { join } from "node:path";
 import { ensureTestModel } from "../support/models.js";
 import { ModelServer } from "../support/modelServer.js";
@@ -55,7 +56,10 @@ forEachVSCode((vs) =>
                     await vscode.screenshot(`model-setup-offer-${vs.label}`);
                     await offer.click();
 
-                    const verdict = vscode.notification(/No GPU found: it runs on the CPU/);
+                    // The tiny model fits any machine: on the GPU where there is one.
+                    const verdict = vscode.notification(
+                        /No GPU found: it runs on the CPU|Fits in VRAM: all \d+ layers on the GPU/,
+                    );
                     await verdict.waitFor({ state: "visible", timeout: 60_000 });
                     assert.match((await verdict.textContent()) ?? "", /to download, .* free in /);
                     await vscode.screenshot(`model-setup-fit-${vs.label}`);
@@ -114,6 +118,58 @@ forEachVSCode((vs) =>
                     await vscode.screenshot(`model-setup-answer-${vs.label}`);
                 },
             );
+        });
+
+        test("without a network: the view says it checks the download, then a message names the host", async () => {
+            // A hub that accepts the connection and never answers (a proxy swallowing the request).
+            const sockets: Socket[] = [];
+            const silent = createServer((socket) => void sockets.push(socket));
+            await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+            const hub = `127.0.0.1:${(silent.address() as AddressInfo).port}`;
+            try {
+                await vs.withVSCode(
+                    {
+                        name: "model-setup-offline",
+                        vsix: requireVsix(),
+                        settings: {
+                            "olmo.hubEndpoint": `http://${hub}`,
+                            "olmo.modelsDirectory": modelsDir,
+                        },
+                    },
+                    async (vscode) => {
+                        await vscode.runCommand("OLMo: Focus Chat");
+                        const chat = vscode.webview(EXTENSION_ID);
+                        await vscode.runCommand("OLMo: Load Model", { opensQuickPick: true });
+                        const offer = vscode.page.locator(".quick-input-widget .monaco-list-row", {
+                            hasText: "Download OLMo-2 13B Instruct",
+                        });
+                        await offer.click();
+                        const banner = chat.locator(".banner.settingUp");
+                        await banner.waitFor({ state: "visible" });
+                        assert.match(
+                            (await banner.textContent()) ?? "",
+                            /Checking the download of olmo-2-1124-13B-instruct-Q4_K_M\.gguf/,
+                        );
+                        await vscode.screenshot(`model-setup-offline-checking-${vs.label}`);
+                        const failure = vscode.notification(
+                            new RegExp(`${hub.replace(/\./g, "\\.")} did not answer within 10 s`),
+                        );
+                        await failure.waitFor({ state: "visible", timeout: 60_000 });
+                        assert.match(
+                            (await failure.textContent()) ?? "",
+                            /olmo\.hubEndpoint .*a \.gguf file already on this computer/,
+                        );
+                        await failure
+                            .getByRole("button", { name: "Choose a .gguf File…" })
+                            .waitFor({ state: "visible" });
+                        await chat.locator(".banner.noModel").waitFor({ state: "visible" });
+                        await vscode.screenshot(`model-setup-offline-message-${vs.label}`);
+                    },
+                );
+            } finally {
+                for (const socket of sockets) socket.destroy();
+                silent.close();
+            }
         });
     }),
 );

@@ -13,6 +13,7 @@ import { ResponseError } from "vscode-jsonrpc/node";
 import { ErrorCodes } from "../../sidecar/protocol.js";
 import { SidecarProcess } from "../support/sidecarProcess.js";
 import { ensureTestModel } from "../support/models.js";
+import { stringLengthBomb } from "../support/hostileModels.js";
 
 /** A copy of a GGUF with one metadata value overwritten (same type, same size). */
 function patchMetadata(
@@ -249,6 +250,60 @@ describe("sidecar: damaged headers and memory fallback", () => {
         }
     });
 });
+
+describe("sidecar: a GGUF whose length fields lie", () => {
+    let dir: string;
+    before(async () => (dir = await mkdtemp(join(tmpdir(), "olmo-bomb-"))));
+    after(() => rm(dir, { recursive: true, force: true }));
+
+    /** Loads `modelPath` in a fresh sidecar: the error, and the process's peak resident memory. */
+    async function loadInFreshSidecar(
+        modelPath: string,
+    ): Promise<{ error: unknown; peakBytes: number }> {
+        const { sidecar } = await SidecarProcess.start();
+        try {
+            const error: unknown = await sidecar
+                .request("olmo/load", { modelPath, gpu: "cpu", contextSize: 512, threads: 1 })
+                .then(
+                    () => undefined,
+                    (failure: unknown) => failure,
+                );
+            return { error, peakBytes: await peakResidentBytes(sidecar.pid) };
+        } finally {
+            await sidecar.stop();
+        }
+    }
+
+    test("a 45-byte file whose one string claims 1.5 GB: modelInvalid, in the memory of a missing file", async () => {
+        const bombPath = join(dir, "bomb.gguf");
+        await writeFile(bombPath, stringLengthBomb());
+        const missing = await loadInFreshSidecar(join(dir, "missing.gguf"));
+        const bomb = await loadInFreshSidecar(bombPath);
+        console.log(
+            `# peak RSS (VmHWM) of the sidecar: missing file ${mib(missing.peakBytes)} MiB, 1.5 GB string bomb ${mib(bomb.peakBytes)} MiB`,
+        );
+        assert.ok(missing.error instanceof ResponseError, String(missing.error));
+        assert.equal(missing.error.code, ErrorCodes.modelMissing);
+        assert.ok(bomb.error instanceof ResponseError, String(bomb.error));
+        assert.equal(bomb.error.code, ErrorCodes.modelInvalid, bomb.error.message);
+        assert.match(
+            bomb.error.message,
+            /bomb\.gguf is not a valid GGUF model \(the value of a at byte 45 claims 1500000000 bytes, but only 0 remain in the file\)/,
+        );
+        assert.ok(
+            bomb.peakBytes - missing.peakBytes < 200 * 2 ** 20,
+            `${mib(bomb.peakBytes - missing.peakBytes)} MiB more than for a missing file`,
+        );
+    });
+});
+
+const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
+
+/** VmHWM of a process: the most resident memory it has had. */
+async function peakResidentBytes(pid: number): Promise<number> {
+    const status = await readFile(`/proc/${pid}/status`, "utf8");
+    return Number(/^VmHWM:\s+(\d+) kB/m.exec(status)![1]) * 1024;
+}
 
 /** VmData of a process: what RLIMIT_DATA limits. */
 async function dataBytes(pid: number): Promise<number> {

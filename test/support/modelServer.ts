@@ -23,6 +23,19 @@ export interface Faults {
     stallAfterBytes?: number;
     /** Ignore Range headers (always 200 with the whole file). */
     ignoreRange?: boolean;
+    /** Publish no SHA-256 (no `X-Linked-Etag`), as for a file that is not in LFS. */
+    noHash?: boolean;
+    /** Announce this size in `X-Linked-Size` instead of the file's. */
+    announceBytes?: number;
+    /**
+     * Answer a download (a GET) with the file again and again, chunked, without a Content-Length,
+     * up to this many bytes: with `announceBytes`, a server that says 10 bytes and streams on.
+     */
+    streamOnBytes?: number;
+    /** Answer every range with a 206 whose Content-Range starts at byte 0. */
+    rangeFromStart?: boolean;
+    /** Redirect the resolve URL here instead of to this server's storage. */
+    redirectTo?: string;
 }
 
 export class ModelServer {
@@ -69,14 +82,18 @@ export class ModelServer {
         }
         if (url === `/${this.served.repo}/resolve/main/${this.served.file}`) {
             res.writeHead(302, {
-                location: `/storage/${this.served.file}`,
-                "x-linked-etag": `"${this.sha256}"`,
-                "x-linked-size": String(this.content.length),
+                location: this.faults.redirectTo ?? `/storage/${this.served.file}`,
+                ...(this.faults.noHash ? {} : { "x-linked-etag": `"${this.sha256}"` }),
+                "x-linked-size": String(this.faults.announceBytes ?? this.content.length),
             }).end();
             return;
         }
         if (url !== `/storage/${this.served.file}`) {
             res.writeHead(404).end();
+            return;
+        }
+        if (this.faults.streamOnBytes !== undefined && method === "GET") {
+            this.streamOn(res, this.faults.streamOnBytes);
             return;
         }
         let start = 0;
@@ -93,7 +110,11 @@ export class ModelServer {
         res.writeHead(match ? 206 : 200, {
             "content-length": String(body.length),
             "accept-ranges": "bytes",
-            ...(match ? { "content-range": `bytes ${start}-${end}/${this.content.length}` } : {}),
+            ...(match
+                ? {
+                      "content-range": `bytes ${this.faults.rangeFromStart ? 0 : start}-${end}/${this.content.length}`,
+                  }
+                : {}),
         });
         if (method === "HEAD") {
             res.end();
@@ -111,6 +132,23 @@ export class ModelServer {
             if (this.faults.dropAfterBytes !== undefined) res.socket?.destroy();
             // A stall leaves the response open; stop() closes it.
         });
+    }
+
+    /** Chunked, no length: the file again and again until `total` bytes are out or the client hangs up. */
+    private streamOn(res: import("node:http").ServerResponse, total: number): void {
+        res.writeHead(200, { "accept-ranges": "bytes" });
+        let sent = 0;
+        const more = (): void => {
+            while (sent < total && !res.destroyed) {
+                const chunk = this.content.subarray(0, Math.min(64 * 1024, total - sent));
+                sent += chunk.length;
+                this.bytesSent += chunk.length;
+                if (!res.write(chunk)) return void res.once("drain", more);
+            }
+            if (!res.destroyed) res.end();
+        };
+        res.on("close", () => (sent = total));
+        more();
     }
 
     async stop(): Promise<void> {
