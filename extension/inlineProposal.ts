@@ -324,6 +324,9 @@ export class InlineProposal {
     update(replacement: string, streaming: boolean): Promise<void> {
         return this.enqueue(async () => {
             const proposed = this.toLines(this.before + replacement + this.after);
+            this.proposals.log.debug(
+                `proposal in ${this.fileName}: ${streaming ? "streaming" : "complete"}, ${replacement.length} characters`,
+            );
             await this.layOut(proposalSegments(this.original, proposed, streaming));
             this.streaming = streaming;
             this.proposals.changed();

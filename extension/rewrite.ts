@@ -110,6 +110,8 @@ interface Rewrite {
     inline?: InlineProposal;
     cancellation: vscode.CancellationTokenSource;
     refreshTimer?: NodeJS.Timeout;
+    /** Code arrived since the proposal was last shown. */
+    refreshDue?: boolean;
 }
 
 class Rewrites implements vscode.Disposable {
@@ -294,12 +296,23 @@ class Rewrites implements vscode.Disposable {
         });
     }
 
+    /** The first code at once, then the latest at most every REFRESH_INTERVAL_MS. */
     private onDelta(rewrite: Rewrite, delta: ChatDelta): void {
         rewrite.code = delta.replace ? delta.text : rewrite.code + delta.text;
-        rewrite.refreshTimer ??= setTimeout(() => {
+        if (rewrite.refreshTimer) {
+            rewrite.refreshDue = true;
+            return;
+        }
+        this.showProposal(rewrite);
+        const tick = () => {
             rewrite.refreshTimer = undefined;
-            if (this.isActive(rewrite)) this.showProposal(rewrite);
-        }, REFRESH_INTERVAL_MS);
+            if (!rewrite.refreshDue || !this.isActive(rewrite) || rewrite.state !== "streaming")
+                return;
+            rewrite.refreshDue = false;
+            this.showProposal(rewrite);
+            rewrite.refreshTimer = setTimeout(tick, REFRESH_INTERVAL_MS);
+        };
+        rewrite.refreshTimer = setTimeout(tick, REFRESH_INTERVAL_MS);
     }
 
     private showProposal(rewrite: Rewrite): void {
