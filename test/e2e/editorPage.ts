@@ -96,7 +96,8 @@ function expandTabs(line: string, tabSize = 4): string {
 
 /**
  * Waits until the first editor that `editorSelector` finds shows `expected` (Monaco draws spaces
- * as no-break spaces, and no line breaks).
+ * as no-break spaces, and no line breaks). Monaco reuses line elements and places each by its
+ * `top`, so after lines come and go their DOM order is not the line order: sorted here.
  */
 export async function editorShows(
     vscode: VSCodeSession,
@@ -109,7 +110,10 @@ export async function editorShows(
         .join("");
     await vscode.page.waitForFunction(
         ([selector, text]) => {
-            const shown = document.querySelector(`${selector} .view-lines`)?.textContent ?? "";
+            const view = document.querySelector(`${selector} .view-lines`);
+            const lines = [...(view?.querySelectorAll<HTMLElement>(":scope > .view-line") ?? [])];
+            lines.sort((a, b) => parseFloat(a.style.top) - parseFloat(b.style.top));
+            const shown = lines.map((line) => line.textContent ?? "").join("");
             return shown.replace(/\u00a0/g, " ") === text;
         },
         [editorSelector, flat] as const,
