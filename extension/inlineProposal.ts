@@ -76,7 +76,7 @@ export class InlineProposals implements vscode.CodeLensProvider, vscode.Disposab
             Object.entries(workspaceState.get<Record<string, ProposalRecord>>(RECORDS_KEY, {})),
         );
         this.subscriptions = [
-            vscode.languages.registerCodeLensProvider({ pattern: "**" }, this),
+            vscode.languages.registerCodeLensProvider("*", this),
             vscode.workspace.onDidOpenTextDocument((document) => this.takeOutLeftBehind(document)),
             vscode.workspace.onDidChangeTextDocument((event) =>
                 this.proposals.get(event.document.uri.toString())?.onDocumentChange(event),
@@ -413,12 +413,12 @@ export class InlineProposal {
         const at = (line: number) => new vscode.Range(line, 0, line, 0);
         const lens = (line: number, title: string, command: string, ...args: unknown[]) =>
             new vscode.CodeLens(at(line), { title, command, arguments: [uri, ...args] });
+        // While it streams, a label (no command) instead of Accept All.
         const first = this.streaming
-            ? lens(
-                  this.startLine,
-                  "$(loading~spin) OLMo is writing… Stop",
-                  "olmo.proposal.rejectAll",
-              )
+            ? new vscode.CodeLens(at(this.startLine), {
+                  title: "$(loading~spin) OLMo is writing…",
+                  command: "",
+              })
             : lens(this.startLine, "Accept All", "olmo.proposal.acceptAll");
         const lenses = [
             first,

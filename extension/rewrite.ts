@@ -165,6 +165,14 @@ class Rewrites implements vscode.Disposable {
         const waiting = this.active.get(key);
         if (waiting) this.discard(waiting);
 
+        const inline = this.showsInline(target.document);
+        // Inline, the proposal goes where the selection was when it was taken.
+        if (inline && target.document.version !== versionAtStart) {
+            void vscode.window.showWarningMessage(
+                `${target.fileName} changed while the instruction was chosen: run Rewrite Selection again.`,
+            );
+            return;
+        }
         const id = ++this.nextId;
         const baseName = target.document.uri.path.split("/").pop() || "code";
         const rewrite: Rewrite = {
@@ -184,7 +192,7 @@ class Rewrites implements vscode.Disposable {
             cancellation: new vscode.CancellationTokenSource(),
         };
         this.active.set(key, rewrite);
-        if (this.showsInline(target.document)) {
+        if (inline) {
             rewrite.inline = this.inline.start(target.document, target.range, {
                 stop: () => {
                     if (this.isActive(rewrite)) rewrite.cancellation.cancel();
