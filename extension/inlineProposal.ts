@@ -96,7 +96,7 @@ export class InlineProposals implements vscode.CodeLensProvider, vscode.Disposab
         for (const document of vscode.workspace.textDocuments) this.takeOutLeftBehind(document);
     }
 
-    /** Lays a new proposal out over the whole lines of `range`, or says why not. */
+    /** Starts a proposal over the whole lines of `range`; it shows nothing until its first update. */
     start(
         document: vscode.TextDocument,
         range: vscode.Range,
@@ -185,9 +185,10 @@ async function takeOut(
     document: vscode.TextDocument,
     record: ProposalRecord,
 ): Promise<"restored" | "missing" | "absent"> {
+    // A clean document is the saved file: the proposal never got into it (or its backup).
+    if (!document.isDirty) return "absent";
     const at = findLayout(document, record);
-    // A clean document that lacks the proposal is the saved file: the proposal never got into it.
-    if (at === undefined) return document.isDirty ? "missing" : "absent";
+    if (at === undefined) return "missing";
     if (record.revertible && (await revert(document))) return "restored";
     const edit = new vscode.WorkspaceEdit();
     const range = new vscode.Range(

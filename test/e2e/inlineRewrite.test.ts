@@ -45,7 +45,10 @@ function sampleTab(vscode: VSCodeSession, dirty: boolean) {
     });
 }
 
-/** Rewrites lines 3-4 of sample.js and waits until the complete proposal shows its CodeLenses. */
+/**
+ * Rewrites lines 3-4 of the active editor (holding SAMPLE) and waits until the complete proposal,
+ * the `nth` in the log, shows its CodeLenses.
+ */
 async function proposeInline(vscode: VSCodeSession, nth: number): Promise<string> {
     await selectLines(vscode, 3, 2);
     await vscode.page.keyboard.press("Control+Alt+R");
@@ -56,6 +59,21 @@ async function proposeInline(vscode: VSCodeSession, nth: number): Promise<string
     // The original lines stay, marked removed, with the proposed ones after them.
     await editorShows(vscode, EDITOR, withBody(BODY + replacement));
     return replacement;
+}
+
+/** Rewrites lines 3-4 of the untitled editor (holding SAMPLE) and waits for its complete proposal. */
+async function proposeInUntitled(vscode: VSCodeSession): Promise<string> {
+    await selectLines(vscode, 3, 2);
+    await vscode.page.keyboard.press("Control+Alt+R");
+    await pickInstruction(vscode, "Simplify");
+    await lens(vscode, "Accept All").waitFor({ timeout: 120_000 });
+    // The log of the window before the reload is there too: this one's is the one for Untitled-1.
+    const log = await vscode.extensionLog(/OLMo Local/);
+    const proposals = [...log.matchAll(/rewrite ready: (\{.*\})$/gm)]
+        .map((match) => JSON.parse(match[1]) as { fileName: string; replacement: string })
+        .filter((proposal) => proposal.fileName === "Untitled-1");
+    assert.equal(proposals.length, 1);
+    return proposals[0].replacement;
 }
 
 forEachVSCode((vs) =>
@@ -73,6 +91,7 @@ forEachVSCode((vs) =>
                     "files.hotExit": "onExit",
                     // Typed lines exactly as typed: no indentation added, no suggestion taking Enter.
                     "editor.autoIndent": "none",
+                    "editor.autoClosingBrackets": "never",
                     "editor.quickSuggestions": { other: false, comments: false, strings: false },
                     "editor.suggestOnTriggerCharacters": false,
                     "editor.acceptSuggestionOnEnter": "off",
@@ -176,6 +195,20 @@ forEachVSCode((vs) =>
                         await sampleTab(vscode, false).waitFor();
                         assert.equal(await readFile(file, "utf8"), SAMPLE);
                         await vscode.screenshot(`inline-after-reload-${vs.label}`);
+
+                        // An untitled document gets it in place too; Ctrl+Enter accepts all.
+                        await vscode.runCommand("File: New Untitled Text File");
+                        await page
+                            .locator(".tabs-container .tab.active", { hasText: "Untitled-1" })
+                            .waitFor();
+                        await page.locator(`${EDITOR}.focused`).waitFor();
+                        await page.keyboard.type(SAMPLE);
+                        await editorShows(vscode, EDITOR, SAMPLE);
+                        const untitled = await proposeInUntitled(vscode);
+                        await editorShows(vscode, EDITOR, withBody(BODY + untitled));
+                        await page.keyboard.press("Control+Enter");
+                        await lens(vscode, "Accept All").waitFor({ state: "detached" });
+                        await editorShows(vscode, EDITOR, withBody(untitled));
                     },
                 );
             },
