@@ -86,11 +86,25 @@ export async function loggedProposal(vscode: VSCodeSession, nth: number): Promis
     }
 }
 
+/** Monaco's full-width characters (strings.isFullWidthCharacter): two columns each. */
+function isFullWidth(character: string): boolean {
+    const code = character.charCodeAt(0);
+    return (
+        (code >= 0x2e80 && code <= 0xd7af) ||
+        (code >= 0xf900 && code <= 0xfaff) ||
+        (code >= 0xff01 && code <= 0xff5e)
+    );
+}
+
 /** A line as Monaco draws it: each tab as the spaces up to the next tab stop. */
 function expandTabs(line: string, tabSize = 4): string {
     let drawn = "";
-    for (const character of line)
-        drawn += character === "\t" ? " ".repeat(tabSize - (drawn.length % tabSize)) : character;
+    let column = 0;
+    for (const character of line) {
+        const spaces = tabSize - (column % tabSize);
+        drawn += character === "\t" ? " ".repeat(spaces) : character;
+        column += character === "\t" ? spaces : isFullWidth(character) ? 2 : 1;
+    }
     return drawn;
 }
 
