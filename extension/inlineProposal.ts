@@ -84,9 +84,14 @@ export class InlineProposals implements vscode.CodeLensProvider, vscode.Disposab
             vscode.workspace.onWillSaveTextDocument((event) =>
                 this.proposals.get(event.document.uri.toString())?.onWillSave(event),
             ),
-            vscode.workspace.onDidCloseTextDocument((document) =>
-                this.proposals.get(document.uri.toString())?.onClose(),
-            ),
+            vscode.workspace.onDidCloseTextDocument((document) => {
+                // A change of language (VS Code detects it in untitled documents) closes and
+                // reopens the same document: it stays open, and so does its proposal.
+                const key = document.uri.toString();
+                if (vscode.workspace.textDocuments.some((open) => open.uri.toString() === key))
+                    return;
+                this.proposals.get(key)?.onClose();
+            }),
             vscode.window.onDidChangeVisibleTextEditors(() => {
                 for (const proposal of this.proposals.values()) proposal.decorate();
             }),
