@@ -1,8 +1,10 @@
-// "OLMo: Rewrite Selection": asks for an instruction, streams the sidecar's code into a diff editor
-// (original against proposal, both read-only virtual documents), and applies the proposal as one
-// undoable edit on Accept, unless the document changed underneath. One rewrite per document at a time.
+// "OLMo: Rewrite Selection": asks for an instruction and streams the sidecar's code either into the
+// document itself (inlineProposal.ts, the default) or into a diff editor (original against
+// proposal, both read-only virtual documents) that applies the proposal as one undoable edit on
+// Accept, unless the document changed underneath. One rewrite per document at a time.
 import * as vscode from "vscode";
 import type { ChatDelta, RewriteResult } from "../sidecar/protocol.js";
+import { InlineProposals, type InlineProposal } from "./inlineProposal.js";
 import { OlmoError, type ModelHost } from "./modelHost.js";
 import {
     acceptRefusal,
@@ -26,8 +28,10 @@ export function registerRewrite(
     context: vscode.ExtensionContext,
     host: ModelHost,
 ): vscode.Disposable[] {
-    const rewrites = new Rewrites(host, context.globalState);
+    const inline = new InlineProposals(context.workspaceState, host.log);
+    const rewrites = new Rewrites(host, context.globalState, inline);
     return [
+        inline,
         rewrites,
         vscode.workspace.registerTextDocumentContentProvider(SCHEME, rewrites.documents),
         vscode.commands.registerCommand("olmo.rewriteSelection", () => rewrites.start()),
@@ -99,9 +103,15 @@ interface Rewrite {
     code: string;
     /** `code` fitted to the original range: what the diff shows and Accept writes. */
     replacement: string;
+    /** The text around the selection on its lines, once an inline proposal moved to the diff. */
+    around: { before: string; after: string };
     state: ProposalState;
+    /** Shown in the document itself, until Open as Diff. */
+    inline?: InlineProposal;
     cancellation: vscode.CancellationTokenSource;
     refreshTimer?: NodeJS.Timeout;
+    /** Code arrived since the proposal was last shown. */
+    refreshDue?: boolean;
 }
 
 class Rewrites implements vscode.Disposable {
@@ -110,10 +120,12 @@ class Rewrites implements vscode.Disposable {
     private readonly active = new Map<string, Rewrite>();
     private nextId = 0;
     private readonly tabListener: vscode.Disposable;
+    private toldAutoSave = false;
 
     constructor(
         private readonly host: ModelHost,
         private readonly globalState: vscode.Memento,
+        private readonly inline: InlineProposals,
     ) {
         // Closing the diff is a Reject.
         this.tabListener = vscode.window.tabGroups.onDidChangeTabs(({ closed }) => {
@@ -139,6 +151,13 @@ class Rewrites implements vscode.Disposable {
             );
             return;
         }
+        // The selection would include the proposal's own lines.
+        if (this.active.get(key)?.inline) {
+            void vscode.window.showWarningMessage(
+                `Accept or reject OLMo's proposal in ${target.fileName} before starting another rewrite there.`,
+            );
+            return;
+        }
         const versionAtStart = target.document.version;
         const instruction = await pickInstruction(this.globalState);
         if (!instruction) return;
@@ -146,6 +165,14 @@ class Rewrites implements vscode.Disposable {
         const waiting = this.active.get(key);
         if (waiting) this.discard(waiting);
 
+        const inline = this.showsInline(target.document);
+        // Inline, the proposal goes where the selection was when it was taken.
+        if (inline && target.document.version !== versionAtStart) {
+            void vscode.window.showWarningMessage(
+                `${target.fileName} changed while the instruction was chosen: run Rewrite Selection again.`,
+            );
+            return;
+        }
         const id = ++this.nextId;
         const baseName = target.document.uri.path.split("/").pop() || "code";
         const rewrite: Rewrite = {
@@ -160,12 +187,66 @@ class Rewrites implements vscode.Disposable {
             proposalUri: vscode.Uri.from({ scheme: SCHEME, path: `/${id}/proposal/${baseName}` }),
             code: "",
             replacement: "",
+            around: { before: "", after: "" },
             state: "streaming",
             cancellation: new vscode.CancellationTokenSource(),
         };
         this.active.set(key, rewrite);
-        await this.openDiff(rewrite);
+        if (inline) {
+            rewrite.inline = this.inline.start(target.document, target.range, {
+                stop: () => {
+                    if (this.isActive(rewrite)) rewrite.cancellation.cancel();
+                },
+                ended: () => this.forget(rewrite),
+                openAsDiff: (range, proposed) => this.moveToDiff(rewrite, range, proposed),
+            });
+            const start = target.range.start;
+            if (editor?.document === target.document)
+                editor.selection = new vscode.Selection(start, start);
+        } else await this.openDiff(rewrite);
         await this.generate(rewrite, instruction);
+    }
+
+    /**
+     * In the document unless the setting says diff, or auto save would write the proposal to disk
+     * (files.autoSave, which VS Code in a browser turns on by default; untitled documents are not auto saved).
+     */
+    private showsInline(document: vscode.TextDocument): boolean {
+        const presentation = vscode.workspace
+            .getConfiguration("olmo.rewrite", document)
+            .get<string>("presentation", "inline");
+        if (presentation !== "inline") return false;
+        const autoSave = vscode.workspace
+            .getConfiguration("files", document)
+            .get("autoSave", "off");
+        if (document.isUntitled || autoSave === "off") return true;
+        if (!this.toldAutoSave) {
+            this.toldAutoSave = true;
+            void vscode.window.showInformationMessage(
+                `OLMo shows rewrites as a diff while files.autoSave is "${autoSave}": auto save would write a proposal shown in the file to disk.`,
+            );
+        }
+        return false;
+    }
+
+    /** Open as Diff: the original lines are back in `range`; the diff shows the proposal from here on. */
+    private async moveToDiff(
+        rewrite: Rewrite,
+        range: vscode.Range,
+        proposed: string | undefined,
+    ): Promise<void> {
+        const { target } = rewrite;
+        const lines = target.document.getText(range);
+        const before = lines.slice(0, target.range.start.character);
+        rewrite.around = { before, after: lines.slice(before.length + target.code.length) };
+        rewrite.target = { ...target, range, code: lines };
+        rewrite.inline = undefined;
+        rewrite.versionAtStart = target.document.version;
+        await this.openDiff(rewrite);
+        if (proposed === undefined) return this.showProposal(rewrite);
+        rewrite.replacement = proposed;
+        this.documents.set(rewrite.proposalUri, proposed);
+        this.announce(rewrite, "eos");
     }
 
     private async openDiff(rewrite: Rewrite): Promise<void> {
@@ -223,16 +304,34 @@ class Rewrites implements vscode.Disposable {
         });
     }
 
+    /** The first code at once, then the latest at most every REFRESH_INTERVAL_MS. */
     private onDelta(rewrite: Rewrite, delta: ChatDelta): void {
         rewrite.code = delta.replace ? delta.text : rewrite.code + delta.text;
-        rewrite.refreshTimer ??= setTimeout(() => {
+        if (rewrite.refreshTimer) {
+            rewrite.refreshDue = true;
+            return;
+        }
+        this.showProposal(rewrite);
+        const tick = () => {
             rewrite.refreshTimer = undefined;
-            if (this.isActive(rewrite)) this.showProposal(rewrite);
-        }, REFRESH_INTERVAL_MS);
+            if (!rewrite.refreshDue || !this.isActive(rewrite) || rewrite.state !== "streaming")
+                return;
+            rewrite.refreshDue = false;
+            this.showProposal(rewrite);
+            rewrite.refreshTimer = setTimeout(tick, REFRESH_INTERVAL_MS);
+        };
+        rewrite.refreshTimer = setTimeout(tick, REFRESH_INTERVAL_MS);
     }
 
     private showProposal(rewrite: Rewrite): void {
-        rewrite.replacement = fitReplacement(rewrite.code, rewrite.original);
+        const fitted = fitReplacement(rewrite.code, rewrite.original);
+        if (rewrite.inline) {
+            rewrite.replacement = fitted;
+            void rewrite.inline.update(fitted, rewrite.state === "streaming");
+            return;
+        }
+        const { before, after } = rewrite.around;
+        rewrite.replacement = before + fitted + after;
         this.documents.set(rewrite.proposalUri, rewrite.replacement);
     }
 
@@ -259,10 +358,21 @@ class Rewrites implements vscode.Disposable {
             void vscode.window.showInformationMessage(nothing);
             return;
         }
+        this.announce(rewrite, result.stopReason);
+    }
+
+    /** Says that the proposal is complete: the diff asks Accept or Reject; inline, the CodeLenses do. */
+    private announce(rewrite: Rewrite, stopReason: RewriteResult["stopReason"]): void {
+        const { target } = rewrite;
         const cutOff =
-            result.stopReason === "eos"
-                ? ""
-                : " It stopped at the length limit, so it may be incomplete.";
+            stopReason === "eos" ? "" : " It stopped at the length limit, so it may be incomplete.";
+        if (rewrite.inline) {
+            if (cutOff)
+                void vscode.window.showWarningMessage(
+                    `OLMo's rewrite of ${target.fileName} (${linesPhrase(target.lines)}) is shown.${cutOff}`,
+                );
+            return;
+        }
         void vscode.window
             .showInformationMessage(
                 `OLMo's rewrite of ${target.fileName} (${linesPhrase(target.lines)}) is ready.${cutOff}`,
@@ -338,13 +448,22 @@ class Rewrites implements vscode.Disposable {
         });
     }
 
-    /** Forgets the rewrite: stops it if it runs, and closes its diff. */
+    /** Forgets the rewrite: stops it if it runs, and takes its proposal out or closes its diff. */
     private discard(rewrite: Rewrite): void {
+        if (!this.isActive(rewrite)) return;
+        const { inline } = rewrite;
+        this.forget(rewrite);
+        if (inline) void inline.rejectAll();
+    }
+
+    /** Forgets the rewrite whose proposal is over: stops it if it runs, and closes its diff. */
+    private forget(rewrite: Rewrite): void {
         if (!this.isActive(rewrite)) return;
         this.active.delete(rewrite.target.document.uri.toString());
         rewrite.cancellation.cancel();
         rewrite.cancellation.dispose();
         clearTimeout(rewrite.refreshTimer);
+        if (rewrite.inline) return;
         const proposal = rewrite.proposalUri.toString();
         const tabs = vscode.window.tabGroups.all
             .flatMap((group) => group.tabs)
@@ -374,7 +493,11 @@ class Rewrites implements vscode.Disposable {
     }
 
     dispose(): void {
-        for (const rewrite of [...this.active.values()]) this.discard(rewrite);
+        // An inline proposal stays in its document (backed up, when the window reloads, as it is
+        // now), and the next activation takes it out: taking it out now could race the backup.
+        for (const rewrite of [...this.active.values()])
+            if (rewrite.inline) rewrite.cancellation.cancel();
+            else this.discard(rewrite);
         this.tabListener.dispose();
         this.documents.dispose();
     }

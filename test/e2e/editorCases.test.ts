@@ -99,6 +99,8 @@ forEachVSCode((vs) =>
                     ...(await baseSettings()),
                     "olmo.contextSize": 1024,
                     "olmo.maxTokens": 64,
+                    // This test's untitled rewrite is the diff's; test/e2e/inlineRewrite.test.ts covers inline.
+                    "olmo.rewrite.presentation": "diff",
                     // Accept selects the new code: whitespace drawn as dots in a selection would hide the spaces read back.
                     "editor.renderWhitespace": "none",
                 };

@@ -86,17 +86,32 @@ export async function loggedProposal(vscode: VSCodeSession, nth: number): Promis
     }
 }
 
+/** Monaco's full-width characters (strings.isFullWidthCharacter): two columns each. */
+function isFullWidth(character: string): boolean {
+    const code = character.charCodeAt(0);
+    return (
+        (code >= 0x2e80 && code <= 0xd7af) ||
+        (code >= 0xf900 && code <= 0xfaff) ||
+        (code >= 0xff01 && code <= 0xff5e)
+    );
+}
+
 /** A line as Monaco draws it: each tab as the spaces up to the next tab stop. */
 function expandTabs(line: string, tabSize = 4): string {
     let drawn = "";
-    for (const character of line)
-        drawn += character === "\t" ? " ".repeat(tabSize - (drawn.length % tabSize)) : character;
+    let column = 0;
+    for (const character of line) {
+        const spaces = tabSize - (column % tabSize);
+        drawn += character === "\t" ? " ".repeat(spaces) : character;
+        column += character === "\t" ? spaces : isFullWidth(character) ? 2 : 1;
+    }
     return drawn;
 }
 
 /**
  * Waits until the first editor that `editorSelector` finds shows `expected` (Monaco draws spaces
- * as no-break spaces, and no line breaks).
+ * as no-break spaces, and no line breaks). Monaco reuses line elements and places each by its
+ * `top`, so after lines come and go their DOM order is not the line order: sorted here.
  */
 export async function editorShows(
     vscode: VSCodeSession,
@@ -109,7 +124,10 @@ export async function editorShows(
         .join("");
     await vscode.page.waitForFunction(
         ([selector, text]) => {
-            const shown = document.querySelector(`${selector} .view-lines`)?.textContent ?? "";
+            const view = document.querySelector(`${selector} .view-lines`);
+            const lines = [...(view?.querySelectorAll<HTMLElement>(":scope > .view-line") ?? [])];
+            lines.sort((a, b) => parseFloat(a.style.top) - parseFloat(b.style.top));
+            const shown = lines.map((line) => line.textContent ?? "").join("");
             return shown.replace(/\u00a0/g, " ") === text;
         },
         [editorSelector, flat] as const,

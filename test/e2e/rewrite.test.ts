@@ -77,7 +77,11 @@ forEachVSCode((vs) =>
             { timeout: 10 * 60_000 },
             async () => {
                 // No olmo.maxTokens: the sidecar sizes a rewrite to the code (2 x its tokens + 128).
-                const settings = { ...(await baseSettings()), "olmo.contextSize": 1024 };
+                const settings = {
+                    ...(await baseSettings()),
+                    "olmo.contextSize": 1024,
+                    "olmo.rewrite.presentation": "diff",
+                };
                 await vs.withVSCode(
                     {
                         name: "rewrite",
@@ -195,6 +199,7 @@ forEachVSCode((vs) =>
                     ...(await baseSettings()),
                     "olmo.contextSize": 4096,
                     "olmo.maxTokens": 3500,
+                    "olmo.rewrite.presentation": "diff",
                 };
                 await vs.withVSCode(
                     {
