@@ -3,7 +3,7 @@
 // (node-llama-cpp's saveStateToFile) and loaded back at its next turn, so that turn evaluates only
 // its new tokens. Only while that is cheaper than evaluating again: writing and reading the state
 // against the prefill rate, both as measured on this machine.
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { LlamaContextSequence } from "node-llama-cpp";
@@ -46,7 +46,7 @@ export class SavedStates {
     ): Promise<{ tokens: number; bytes: number; ms: number } | undefined> {
         const tokens = sequence.contextTokens.length;
         if (tokens === 0 || !this.worthSaving) return undefined;
-        this.directory ??= mkdtemp(join(tmpdir(), "olmo-local-state-"));
+        this.directory ??= stateDirectory();
         const file = join(await this.directory, `${++this.files}.state`);
         const started = performance.now();
         const { fileSize } = await sequence.saveStateToFile(file);
@@ -93,5 +93,32 @@ export class SavedStates {
         this.saved.clear();
         this.prefillTokensPerMs = this.writeBytesPerMs = this.bytesPerToken = undefined;
         if (directory) await rm(await directory, { recursive: true, force: true });
+    }
+}
+
+const STATE_DIRECTORY_PREFIX = "olmo-local-state-";
+
+/**
+ * A new folder for this process's states, named with its pid. Folders of processes that are gone
+ * (a sidecar killed before it could clear them) are deleted first: they hold conversations' content
+ * and can be gigabytes.
+ */
+export async function stateDirectory(): Promise<string> {
+    const entries = await readdir(tmpdir()).catch(() => [] as string[]);
+    for (const name of entries) {
+        const pid = Number(new RegExp(`^${STATE_DIRECTORY_PREFIX}(\\d+)-`).exec(name)?.[1]);
+        if (pid && pid !== process.pid && !isAlive(pid))
+            await rm(join(tmpdir(), name), { recursive: true, force: true });
+    }
+    return mkdtemp(join(tmpdir(), `${STATE_DIRECTORY_PREFIX}${process.pid}-`));
+}
+
+function isAlive(pid: number): boolean {
+    try {
+        process.kill(pid, 0);
+        return true;
+    } catch (error) {
+        // EPERM: alive, but another user's.
+        return (error as NodeJS.ErrnoException).code === "EPERM";
     }
 }
