@@ -16,6 +16,7 @@ import {
     resolveHunk,
     type Hunk,
     type Segment,
+    commonEnds,
 } from "./proposalHunks.js";
 import { displayName } from "./selection.js";
 
@@ -361,15 +362,7 @@ export class InlineProposal {
 
     /** Replaces `range` (holding `current`) by `next`, touching only the characters that differ. */
     private async replace(range: vscode.Range, current: string, next: string): Promise<void> {
-        let head = 0;
-        while (head < current.length && head < next.length && current[head] === next[head]) head++;
-        let tail = 0;
-        while (
-            tail < current.length - head &&
-            tail < next.length - head &&
-            current[current.length - 1 - tail] === next[next.length - 1 - tail]
-        )
-            tail++;
+        const { prefix: head, suffix: tail } = commonEnds(current, next);
         if (head === current.length && head === next.length) return;
         const start = this.document.offsetAt(range.start);
         const edit = new vscode.WorkspaceEdit();

@@ -17,21 +17,28 @@ const MAX_DIFF_CELLS = 4_000_000;
  * The line diff of `original` against `proposed`: unchanged lines, and each change as its removed
  * lines followed by its added lines.
  */
-export function diffLines(original: readonly string[], proposed: readonly string[]): Segment[] {
+/**
+ * How many items `a` and `b` share at their start, and then at their end (never overlapping the
+ * start): lines of two texts, or characters of two strings.
+ */
+export function commonEnds<T>(
+    a: ArrayLike<T>,
+    b: ArrayLike<T>,
+): { prefix: number; suffix: number } {
     let prefix = 0;
-    while (
-        prefix < original.length &&
-        prefix < proposed.length &&
-        original[prefix] === proposed[prefix]
-    )
-        prefix++;
+    while (prefix < a.length && prefix < b.length && a[prefix] === b[prefix]) prefix++;
     let suffix = 0;
     while (
-        suffix < original.length - prefix &&
-        suffix < proposed.length - prefix &&
-        original[original.length - 1 - suffix] === proposed[proposed.length - 1 - suffix]
+        suffix < a.length - prefix &&
+        suffix < b.length - prefix &&
+        a[a.length - 1 - suffix] === b[b.length - 1 - suffix]
     )
         suffix++;
+    return { prefix, suffix };
+}
+
+export function diffLines(original: readonly string[], proposed: readonly string[]): Segment[] {
+    const { prefix, suffix } = commonEnds(original, proposed);
     const a = original.slice(prefix, original.length - suffix);
     const b = proposed.slice(prefix, proposed.length - suffix);
 
