@@ -338,12 +338,12 @@ function summarizeSweep(probes: SweepProbe[]): SweepRow[] {
         });
 }
 
-function formatSpread(s: Spread | undefined, digits: number): string {
+export function formatSpread(s: Spread | undefined, digits: number): string {
     if (!s) return "—";
     return `${s.median.toFixed(digits)} (${s.min.toFixed(digits)}–${s.max.toFixed(digits)})`;
 }
 
-function formatRatio(s: Spread | undefined): string {
+export function formatRatio(s: Spread | undefined): string {
     if (!s) return "—";
     const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
     return `${pct(s.median)} (${pct(s.min)}–${pct(s.max)})`;
