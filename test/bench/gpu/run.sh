@@ -63,9 +63,9 @@ cat "$LLAMA_DIR/llama.cpp.info.json"; echo
 # node-llama-cpp's names for a local build: folder linux-x64[-cuda], library suffix [cuda.]<release>.
 RELEASE="$(node -p 'require("./'"$LLAMA_DIR"'/binariesGithubRelease.json").release')"
 if [ "$BACKEND" = cuda ]; then
-    LOCAL_BUILD=linux-x64-cuda; VARIANT="cuda.$RELEASE"; GPU_JSON='"cuda"'; BACKEND_FLAGS=(-DGGML_CUDA=1)
+    LOCAL_BUILD=linux-x64-cuda; VARIANT="cuda.$RELEASE"; BACKEND_FLAGS=(-DGGML_CUDA=1)
 else
-    LOCAL_BUILD=linux-x64; VARIANT="$RELEASE"; GPU_JSON=false; BACKEND_FLAGS=()
+    LOCAL_BUILD=linux-x64; VARIANT="$RELEASE"; BACKEND_FLAGS=()
 fi
 BUILD_DIR="$HERE/build/$BACKEND"
 INSTALL_DIR="$LLAMA_DIR/localBuilds/$LOCAL_BUILD"
@@ -94,8 +94,18 @@ else
     rm -rf "$INSTALL_DIR"
     mkdir -p "$INSTALL_DIR/Release"
     cp -P "$BUILD_DIR"/bin/*.so* "$BUILD_DIR/bin/llama-addon.node" "$INSTALL_DIR/Release/"
-    printf '{"buildOptions":{"customCmakeOptions":{},"progressLogs":true,"platform":"linux","arch":"x64","gpu":%s,"llamaCpp":{"repo":"ggml-org/llama.cpp","release":"%s"}}}' \
-        "$GPU_JSON" "$RELEASE" >"$INSTALL_DIR/Release/_nlcBuildMetadata.json"
+    # The description node-llama-cpp reads with a build, with its own idea of this platform (a build
+    # made for another distribution or version is test-loaded first).
+    node --input-type=module -e '
+import { writeFileSync } from "node:fs";
+import { getPlatformInfo } from "./node_modules/node-llama-cpp/dist/bindings/utils/getPlatformInfo.js";
+const [file, gpu, release] = process.argv.slice(1);
+const buildOptions = {
+    customCmakeOptions: {}, progressLogs: true, platform: "linux", platformInfo: await getPlatformInfo(),
+    arch: "x64", gpu: gpu === "cpu" ? false : gpu, llamaCpp: { repo: "ggml-org/llama.cpp", release },
+};
+writeFileSync(file, JSON.stringify({ buildOptions }));
+' "$INSTALL_DIR/Release/_nlcBuildMetadata.json" "$BACKEND" "$RELEASE"
     touch "$INSTALL_DIR/buildDone.status"
 fi
 
