@@ -28,8 +28,12 @@ import {
 import { ensureTestModel } from "../support/models.js";
 
 const MAX_TOKENS = 96;
-/** Top-2 logit gap under which batched and one-token logits may pick differently (float32 sums). */
-const NEAR_TIE = 0.05;
+/**
+ * Top-2 logit gap under which batched and one-token logits may pick differently: the two best
+ * tokens within a probability ratio of 1.105. Seen: 0.0165 and 0.0603 on the tiny model with 2
+ * threads and flash attention (float32 sums in another order through every layer).
+ */
+const NEAR_TIE = 0.1;
 
 /** The engine's predictor, counting the decode steps that carried a draft. */
 class CountingPredictor extends BackingOffLookupPredictor {
