@@ -429,7 +429,7 @@ export class Engine {
         }
     }
 
-    /** A rewrite: a conversation of its own, decoded with prompt lookup if asked and greedy (speculation.ts). */
+    /** A rewrite: a conversation of its own, decoded with prompt-lookup drafts unless told not to (speculation.ts). */
     async rewrite(
         conversationId: string,
         messages: readonly ChatMessage[],
@@ -439,7 +439,7 @@ export class Engine {
         speculative = PROMPT_LOOKUP_FOR_REWRITES,
     ): Promise<ChatResult> {
         const result = await this.chat(conversationId, messages, sampling, onDelta, cancel, {
-            promptLookup: speculative && sampling.temperature === 0,
+            promptLookup: speculative,
             oneOff: true,
         });
         const { draftTokens, acceptedDraftTokens, completionTokens } = result.usage;

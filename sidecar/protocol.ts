@@ -131,9 +131,9 @@ export interface RewriteParams {
     sampling?: Sampling;
     /**
      * Prompt-lookup speculative decoding: tokens of the code are proposed as drafts and checked by
-     * the model in the same batch as its next step, sooner when the answer copies the code. Greedy
-     * rewrites only (temperature 0); off unless true, since batched logits can differ from plain
-     * decoding's in the last bits (sidecar/speculation.ts).
+     * the model in the same batch as its next step, sooner when the answer copies the code. On
+     * unless false (false: plain decoding, for measurement); greedy and sampled rewrites alike,
+     * since every token is still sampled from the model's own logits (sidecar/speculation.ts).
      */
     speculative?: boolean;
     partialResultToken?: string | number;

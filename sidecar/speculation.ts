@@ -1,34 +1,124 @@
 // Prompt-lookup (input-lookup) speculative decoding for rewrites. A rewrite mostly copies the code
-// it was given: when the last generated token also occurs in the user's message, the token that
-// followed it there is proposed as a draft, and the model checks the draft in the same batch as its
-// next step. Accepted drafts save a decode step; every token is still the model's own choice. The
-// choice is made from logits computed in a batch of two instead of one, though, and llama.cpp's
-// results are not always bitwise the same for both (see PROMPT_LOOKUP_FOR_REWRITES).
-import { InputLookupTokenPredictor, type LlamaContextSequence } from "node-llama-cpp";
+// it was given: when the last generated tokens also occur in the user's message, the tokens that
+// followed them there are proposed as a draft, and the model checks the whole draft in one batch
+// with its next step. Each drafted position is sampled from the model's own logits and a draft
+// token is kept only where that sample equals it, so every token is still the model's own choice,
+// greedy or sampled. Needs patches/node-llama-cpp+3.21.1.patch: unpatched, node-llama-cpp refutes
+// every draft token after the first.
+import {
+    InputLookupTokenPredictor,
+    TokenPredictor,
+    type LlamaContextSequence,
+    type SequenceEvaluateOptions,
+    type Token,
+} from "node-llama-cpp";
 import type { Usage } from "./protocol.js";
 
 /**
- * Whether rewrites use prompt lookup when the request does not say. Off: greedy output is the same
- * token for token as plain decoding's only where a token's logits do not depend on the batch it was
- * computed in. On the CPU that holds with one thread, or with flash attention off, but not with
- * flash attention (node-llama-cpp's default) and two or more threads: for a one-token batch over
- * 512 or more cache cells, llama.cpp splits the attention across threads and merges the parts, a
- * different order of sums than a two-token batch's, so a near tie can go the other way. The GPU
- * backends choose kernels by batch size as well (not checked here). test/model/speculative.test.ts
- * shows both, and fails if this is turned on while the difference remains. Rewrites that sample
- * (temperature > 0) never use it, so that a seed means the same thing everywhere.
+ * Whether rewrites use prompt lookup when the request does not say. A drafted position's logits
+ * come from a batch of several tokens, and llama.cpp's sums are not always bitwise those of a
+ * one-token batch (flash attention with 2 or more CPU threads splits a one-token batch's attention
+ * differently), so greedy output can differ from plain decoding's at a near tie of the two best
+ * tokens, and only there (test/model/speculative.test.ts reports each case with its logit gap).
  */
-export const PROMPT_LOOKUP_FOR_REWRITES = false;
+export const PROMPT_LOOKUP_FOR_REWRITES = true;
 
 /**
- * Draft tokens per step. node-llama-cpp 3.21.1 validates only the first draft token of a batch: it
- * compares the later ones with a list it never fills, so they are always refuted. Longer drafts
- * would cost compute and never be accepted.
+ * The longest draft. Measured on the 1B shape, CPU, 1 thread (npm run bench): a batch of 17
+ * tokens costs about 5 one-token steps, so a 16-token draft that is all accepted runs about 3.4×
+ * plain decoding; longer drafts gained little, and cost more when refuted.
  */
-const DRAFT_TOKENS = 1;
+export const MAX_DRAFT_TOKENS = 16;
+/** Drafts in a row with nothing accepted before drafting pauses. */
+const FAILURES_BEFORE_PAUSE = 2;
+/** Decode steps the first pause lasts; each further pause in a row lasts twice as long. */
+const FIRST_PAUSE_STEPS = 4;
+const LONGEST_PAUSE_STEPS = 64;
 
-export function promptLookupPredictor(): InputLookupTokenPredictor {
-    return new InputLookupTokenPredictor({ predictionLength: { max: DRAFT_TOKENS } });
+/**
+ * Prompt lookup whose draft length follows how the drafts fare: a draft accepted whole doubles
+ * the next one (up to MAX_DRAFT_TOKENS), a draft refuted part way shrinks the next to what was
+ * accepted plus one, and drafts that keep failing pause drafting for a growing number of steps.
+ * Every refuted draft token costs compute (on the CPU a two-token step costs nearly two one-token
+ * steps), so an answer that copies nothing stays near the speed of plain decoding.
+ */
+export class BackingOffLookupPredictor extends TokenPredictor {
+    private readonly lookup = new InputLookupTokenPredictor({
+        patternLength: { min: 1 },
+        predictionLength: { max: MAX_DRAFT_TOKENS },
+    });
+    private draftLength = MAX_DRAFT_TOKENS;
+    /** The last draft, and how many of its tokens the pushed tokens have matched so far. */
+    private draft: Token[] = [];
+    private matched = 0;
+    private mismatched = false;
+    private failuresInARow = 0;
+    private pauseSteps = 0;
+    private nextPause = FIRST_PAUSE_STEPS;
+
+    reset(params: {
+        targetSequence: LlamaContextSequence;
+        stateTokens: Token[];
+        evaluateOptions: Readonly<SequenceEvaluateOptions>;
+    }): void {
+        this.lookup.reset(params);
+        this.draft = [];
+        this.draftLength = MAX_DRAFT_TOKENS;
+        this.failuresInARow = 0;
+        this.pauseSteps = 0;
+        this.nextPause = FIRST_PAUSE_STEPS;
+    }
+
+    override updateInputTokens(tokens: Token[]): void {
+        this.lookup.updateInputTokens(tokens);
+    }
+
+    pushTokens(tokens: Token[]): void {
+        this.lookup.pushTokens(tokens);
+        for (const token of tokens) {
+            if (this.mismatched || this.matched >= this.draft.length) break;
+            if (token === this.draft[this.matched]) this.matched++;
+            else this.mismatched = true;
+        }
+    }
+
+    predictTokens(): Token[] {
+        this.settleLastDraft();
+        if (this.pauseSteps > 0) {
+            this.pauseSteps--;
+            return [];
+        }
+        this.draft = this.lookup.predictTokens().slice(0, this.draftLength);
+        this.matched = 0;
+        this.mismatched = false;
+        return this.draft;
+    }
+
+    override dispose(): void {
+        this.lookup.dispose();
+    }
+
+    /** Adapts the draft length and the pause to what became of the last draft. */
+    private settleLastDraft(): void {
+        if (this.draft.length === 0) return;
+        const accepted = this.matched;
+        if (accepted === this.draft.length)
+            this.draftLength = Math.min(MAX_DRAFT_TOKENS, 2 * this.draftLength);
+        else this.draftLength = Math.max(1, accepted + 1);
+        if (accepted > 0) {
+            this.failuresInARow = 0;
+            this.nextPause = FIRST_PAUSE_STEPS;
+        } else if (++this.failuresInARow >= FAILURES_BEFORE_PAUSE) {
+            this.pauseSteps = this.nextPause;
+            this.nextPause = Math.min(LONGEST_PAUSE_STEPS, 2 * this.nextPause);
+            this.failuresInARow = 0;
+        }
+        this.draft = [];
+    }
+}
+
+export function promptLookupPredictor(): TokenPredictor {
+    return new BackingOffLookupPredictor();
 }
 
 export type PredictionCounts = LlamaContextSequence["tokenPredictions"];

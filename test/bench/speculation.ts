@@ -1,18 +1,20 @@
 // The speculation section of `npm run bench`: olmo/rewrite through the sidecar with prompt-lookup
 // drafts (the default) and without (`speculative: false`), on one loaded model, the order
 // alternating round by round. It reports how many drafts the model accepted, the decode speed with
-// drafts over the speed without, and whether both gave the same answer.
+// drafts over the speed without, and whether both gave the same answer (greedy cases).
 //
 // A random-weight model does not copy its input the way a real rewrite does, so the cases are
-// built to make the answer overlap the code: the model's own earlier answer appended to the code
-// (it partly repeats it: some drafts accepted, some refuted), and a continuation forced by a token
-// bias that the code already holds (every draft accepted: the mechanism's best case).
+// built to make the answer overlap the code, or not: a continuation forced by a token bias that
+// the code already holds (a rewrite that copies its input: every draft accepted), the model's own
+// earlier answer appended to the code (the realistic case: it partly repeats it, some drafts
+// accepted, some refuted), and a forced continuation that the code never holds (every draft
+// wrong: what backing off costs). The realistic and copying cases run sampled as well.
 import type { RewriteParams, RewriteResult } from "../../sidecar/protocol.js";
 import { SidecarProcess } from "../support/sidecarProcess.js";
 import type { SideSettings } from "./baselineSide.js";
 import { spread, type Spread } from "./stats.js";
 
-export const SPECULATION_DECODE_TOKENS = 64;
+export const SPECULATION_DECODE_TOKENS = 96;
 
 const SNIPPET = `export function parseDuration(text: string): number {
     const match = /^(\\d+)(ms|s|m|h)$/.exec(text.trim());
@@ -26,9 +28,13 @@ const NO_EOS = { "~": -100 };
 
 type RewriteRequest = Omit<RewriteParams, "partialResultToken" | "speculative">;
 
+/** Which target a case's ratio is held to in the report. */
+export type SpeculationTarget = "copying" | "nothingCopied";
+
 interface SpeculationCase {
     name: string;
     request: RewriteRequest;
+    target?: SpeculationTarget;
 }
 
 export interface RewriteMeasure {
@@ -51,6 +57,8 @@ export interface SpeculationRound {
 
 export interface SpeculationCaseSummary {
     case: string;
+    target?: SpeculationTarget;
+    sampled: boolean;
     draftTokens: number;
     acceptedDraftTokens: number;
     /** Accepted over checked, all rounds together. */
@@ -59,7 +67,7 @@ export interface SpeculationCaseSummary {
     draftedTokensPerSecond?: Spread;
     /** With drafts / without, within each round. */
     ratio?: Spread;
-    /** Same text and token count with and without drafts, in every round. */
+    /** Same text and token count with and without drafts, in every round (greedy cases). */
     identical: boolean;
 }
 
@@ -92,29 +100,46 @@ export async function runSpeculation(
             sampling,
         };
         const earlier = await rewrite(base, false);
+        const forced = { ...sampling, tokenBias: { ...NO_EOS, " x": 50 } };
+        const copying: RewriteRequest = {
+            ...base,
+            // Longer than the answer: past the run's end the lookup would propose what follows it.
+            code: " x".repeat(SPECULATION_DECODE_TOKENS + 16),
+            language: "plaintext",
+            sampling: forced,
+        };
+        const realistic: RewriteRequest = { ...base, code: `${SNIPPET}\n${earlier.text}` };
+        const sampled = (request: RewriteRequest): RewriteRequest => ({
+            ...request,
+            sampling: { ...request.sampling, temperature: 0.7, topP: 0.9 },
+        });
         const cases: SpeculationCase[] = [
             {
-                name: "code + the model's earlier answer",
-                request: { ...base, code: `${SNIPPET}\n${earlier.text}` },
+                name: 'copying rewrite (bias on " x", the code a run of " x")',
+                request: copying,
+                target: "copying",
             },
+            { name: "code + the model's earlier answer (realistic)", request: realistic },
             {
-                name: 'forced continuation (bias on " x", the code a run of " x")',
-                // Longer than the answer: past the run's end the lookup would propose what follows it.
-                request: {
-                    ...base,
-                    code: " x".repeat(SPECULATION_DECODE_TOKENS + 16),
-                    language: "plaintext",
-                    sampling: { ...sampling, tokenBias: { ...NO_EOS, " x": 50 } },
-                },
+                name: 'copies nothing (bias on " x", the code a run of " x y": every draft wrong)',
+                request: { ...copying, code: " x y".repeat(SPECULATION_DECODE_TOKENS) },
+                target: "nothingCopied",
             },
+            { name: "copying rewrite, sampled (temperature 0.7)", request: sampled(copying) },
+            { name: "realistic, sampled (temperature 0.7)", request: sampled(realistic) },
         ];
         const results: SpeculationRound[] = [];
         for (let round = 1; round <= rounds; round++) {
             for (const { name, request } of cases) {
                 const order = round % 2 === 1 ? [false, true] : [true, false];
+                // A sampled case: the same seed on both sides within a round, another each round.
+                const seeded: RewriteRequest =
+                    request.sampling?.temperature !== undefined
+                        ? { ...request, sampling: { ...request.sampling, seed: round } }
+                        : request;
                 const [first, second] = [
-                    await rewrite(request, order[0]),
-                    await rewrite(request, order[1]),
+                    await rewrite(seeded, order[0]),
+                    await rewrite(seeded, order[1]),
                 ];
                 const [plain, drafted] = order[0] ? [second, first] : [first, second];
                 results.push({ round, case: name, plain, drafted });
@@ -123,10 +148,10 @@ export async function runSpeculation(
         }
         return {
             decodeTokens: SPECULATION_DECODE_TOKENS,
-            cases: cases.map(({ name }) =>
+            cases: cases.map((c) =>
                 summarizeCase(
-                    name,
-                    results.filter((r) => r.case === name),
+                    c,
+                    results.filter((r) => r.case === c.name),
                 ),
             ),
             rounds: results,
@@ -151,11 +176,16 @@ function measure(result: RewriteResult, speculative: boolean): RewriteMeasure {
     };
 }
 
-function summarizeCase(name: string, rounds: SpeculationRound[]): SpeculationCaseSummary {
+function summarizeCase(
+    { name, target, request }: SpeculationCase,
+    rounds: SpeculationRound[],
+): SpeculationCaseSummary {
     const draftTokens = rounds.reduce((sum, r) => sum + r.drafted.draftTokens, 0);
     const acceptedDraftTokens = rounds.reduce((sum, r) => sum + r.drafted.acceptedDraftTokens, 0);
     return {
         case: name,
+        target,
+        sampled: (request.sampling?.temperature ?? 0) > 0,
         draftTokens,
         acceptedDraftTokens,
         acceptance: draftTokens > 0 ? acceptedDraftTokens / draftTokens : 0,

@@ -1,5 +1,6 @@
-// olmo/rewrite with and without prompt-lookup drafts through the real sidecar: off unless asked,
-// the same answer (one thread: see sidecar/speculation.ts), draft figures in the usage, and chat
+// olmo/rewrite with and without prompt-lookup drafts through the real sidecar: on unless
+// `speculative: false`, greedy unless a temperature is sent, the same answer (one thread: see
+// sidecar/speculation.ts), sampled rewrites drafted too, draft figures in the usage, and chat
 // beside it unchanged (plain decoding, its KV cache kept).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -32,11 +33,27 @@ describe("sidecar: speculative rewrite", () => {
     });
     after(() => sidecar?.stop());
 
-    test("a rewrite decodes plainly unless asked for drafts", async () => {
-        assert.equal((await rewrite({})).result.usage.draftTokens, undefined);
+    test("a rewrite drafts unless told not to", async () => {
+        assert.equal(typeof (await rewrite({})).result.usage.draftTokens, "number");
+        assert.equal((await rewrite({ speculative: false })).result.usage.draftTokens, undefined);
     });
 
-    test("a greedy rewrite with speculative: true answers exactly as without", async () => {
+    test("a rewrite is greedy unless the request sends a temperature", async () => {
+        // The sidecar draws a fresh seed per request: only greedy decoding repeats itself.
+        const greedy = [await rewrite({}), await rewrite({})].map((r) => r.result.text);
+        const sampled = await Promise.all(
+            [1, 2].map(async (seed) => {
+                const { result } = await rewrite({
+                    sampling: { temperature: 0.7, seed, maxTokens: 64 },
+                });
+                return result.text;
+            }),
+        );
+        assert.equal(greedy[1], greedy[0]);
+        assert.notEqual(sampled[1], sampled[0]);
+    });
+
+    test("a greedy rewrite with drafts answers exactly as without", async () => {
         // The model's own answer appended to the code: its next answer partly copies it, so drafts are checked.
         const answer = (await rewrite({})).result.text;
         for (const input of [code, `${code}\n${answer}`]) {
@@ -62,12 +79,18 @@ describe("sidecar: speculative rewrite", () => {
         }
     });
 
-    test("a sampled rewrite decodes plainly", async () => {
+    test("a sampled rewrite takes drafts too", async () => {
+        // A forced continuation that the code holds: the sample equals the draft at every position.
         const { result } = await rewrite({
-            speculative: true,
-            sampling: { temperature: 0.8, seed: 3, maxTokens: 16 },
+            code: " x".repeat(80),
+            language: "plaintext",
+            sampling: { temperature: 0.8, seed: 3, maxTokens: 48, tokenBias: { " x": 50 } },
         });
-        assert.equal(result.usage.draftTokens, undefined);
+        assert.ok(
+            result.usage.acceptedDraftTokens! > 1,
+            `${result.usage.acceptedDraftTokens} accepted`,
+        );
+        assert.equal(result.text, " x".repeat(result.usage.completionTokens));
     });
 
     test("chat around rewrites keeps plain decoding and its cache", async () => {
