@@ -161,6 +161,11 @@ export class InlineProposals implements vscode.CodeLensProvider, vscode.Disposab
             const name = displayName(document);
             if (outcome === "restored")
                 this.log.info(`took an unfinished OLMo proposal out of ${name} after a restart`);
+            else if (outcome === "absent")
+                // Hot exit had not backed the proposal up: the restored document is the saved file.
+                this.log.info(
+                    `${name} came back without the unfinished OLMo proposal after a restart`,
+                );
             else if (outcome === "missing") {
                 this.log.warn(`the unfinished OLMo proposal in ${name} was not found`);
                 void vscode.window.showWarningMessage(

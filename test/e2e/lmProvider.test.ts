@@ -219,11 +219,13 @@ forEachVSCode(
                                 "select",
                                 "Select OLMo",
                             );
-                            // The contribution's implied activation event brought the provider up.
+                            // The provider is up: by the contribution's implied activation event,
+                            // or by onStartupFinished (which takes out proposals a reload left) if
+                            // that came first.
                             assert.equal(selected.active, true);
                             await vscode.waitForExtensionLog(
                                 /remoteexthost\.log$/,
-                                /_doActivateExtension olmo-local\.olmo-local, .*activationEvent: 'onLanguageModelChatProvider:olmo-local'/,
+                                /_doActivateExtension olmo-local\.olmo-local, .*activationEvent: '(onLanguageModelChatProvider:olmo-local|onStartupFinished)'/,
                             );
                             assert.deepEqual(selected.models, [
                                 {
