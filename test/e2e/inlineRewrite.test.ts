@@ -178,6 +178,12 @@ forEachVSCode((vs) =>
                         await titleAction(vscode, "Accept Rewrite").click();
                         await diffTab(vscode).waitFor({ state: "detached" });
                         await editorShows(vscode, EDITOR, withBody(fourth));
+                        // Closing the diff can leave no editor active (seen on 1.100 in CI): Revert
+                        // File must run in sample.js, so activate its tab and see it dirty first.
+                        await vscode.page
+                            .locator(".tabs-container .tab", { hasText: "sample.js" })
+                            .click();
+                        await sampleTab(vscode, true).waitFor();
                         await vscode.runCommand("File: Revert File");
                         await sampleTab(vscode, false).waitFor();
                         assert.equal(await readFile(file, "utf8"), SAMPLE);
