@@ -170,7 +170,7 @@ handle("olmo/chat", async (params, token) => {
             params.sampling ?? {},
             (text) => batcher.push({ text }),
             token,
-            { caller: params.caller },
+            { caller: params.caller, promptLookup: params.speculative },
         );
     } finally {
         batcher.flush();
@@ -189,6 +189,7 @@ handle("olmo/explain", async (params, token) => {
             params.sampling ?? {},
             (text) => batcher.push({ text }),
             token,
+            { promptLookup: params.speculative },
         );
         return { ...result, prompt };
     } finally {

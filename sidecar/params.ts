@@ -174,6 +174,7 @@ const checks: { [M in RequestMethod]: Check<ParamsOf<M>> } = {
         messages: chatMessages,
         sampling,
         caller: optional(string({ nonEmpty: true })),
+        speculative: optional(boolean),
         partialResultToken: progressToken,
     }),
     "olmo/explain": object({
@@ -185,6 +186,7 @@ const checks: { [M in RequestMethod]: Check<ParamsOf<M>> } = {
         lines: optional(string()),
         instruction: optional(string()),
         sampling,
+        speculative: optional(boolean),
         partialResultToken: progressToken,
     }),
     "olmo/rewrite": object({

@@ -105,6 +105,8 @@ export interface ChatParams {
      * MAX_QUEUED_PER_CALLER (2) waiting (more get `busy`).
      */
     caller?: string;
+    /** Prompt-lookup drafts, off unless true (see `ExplainParams.speculative`). */
+    speculative?: boolean;
     /** LSP partial result token: text deltas arrive as `$/progress` with a `ChatDelta` value. */
     partialResultToken?: string | number;
 }
@@ -120,6 +122,12 @@ export interface ExplainParams {
     lines?: string;
     instruction?: string;
     sampling?: Sampling;
+    /**
+     * Prompt-lookup drafts (as `RewriteParams.speculative`), off unless true: for measurement
+     * (npm run bench). A conversation's sequence keeps one predictor, so a turn that changed it
+     * would evaluate the whole history again, and a chat answer is mostly prose.
+     */
+    speculative?: boolean;
     partialResultToken?: string | number;
 }
 

@@ -1,5 +1,5 @@
-// The speculation section of `npm run bench`: olmo/rewrite through the sidecar with prompt-lookup
-// drafts (the default) and without (`speculative: false`), on one loaded model, the order
+// The speculation section of `npm run bench`: requests through the sidecar with prompt-lookup
+// drafts (rewrites' default) and without (`speculative: false`), on one loaded model, the order
 // alternating round by round. It reports how many drafts the model accepted, the decode speed with
 // drafts over the speed without, and whether both gave the same answer (greedy cases).
 //
@@ -8,8 +8,15 @@
 // the code already holds (a rewrite that copies its input: every draft accepted), the model's own
 // earlier answer appended to the code (the realistic case: it partly repeats it, some drafts
 // accepted, some refuted), and a forced continuation that the code never holds (every draft
-// wrong: what backing off costs). The realistic and copying cases run sampled as well.
-import type { RewriteParams, RewriteResult } from "../../sidecar/protocol.js";
+// wrong: what backing off costs). The realistic and copying cases run sampled as well. Explain
+// and chat have drafts only when asked (`speculative: true`): two cases measure what they would
+// gain, an Explain whose code holds the model's earlier explanation and a chat follow-up.
+import type {
+    ChatParams,
+    ChatResult,
+    ExplainParams,
+    RewriteParams,
+} from "../../sidecar/protocol.js";
 import { SidecarProcess } from "../support/sidecarProcess.js";
 import type { SideSettings } from "./baselineSide.js";
 import { spread, type Spread } from "./stats.js";
@@ -27,13 +34,21 @@ const SNIPPET = `export function parseDuration(text: string): number {
 const NO_EOS = { "~": -100 };
 
 type RewriteRequest = Omit<RewriteParams, "partialResultToken" | "speculative">;
+type ExplainRequest = Omit<ExplainParams, "partialResultToken" | "speculative" | "conversationId">;
+type ChatRequest = Omit<ChatParams, "partialResultToken" | "speculative" | "conversationId">;
 
 /** Which target a case's ratio is held to in the report. */
 export type SpeculationTarget = "copying" | "nothingCopied";
 
+/** What one case sends: a rewrite, an Explain or a chat turn, each with drafts or without. */
+type CaseRequest =
+    | { method: "olmo/rewrite"; params: RewriteRequest }
+    | { method: "olmo/explain"; params: ExplainRequest }
+    | { method: "olmo/chat"; params: ChatRequest };
+
 interface SpeculationCase {
     name: string;
-    request: RewriteRequest;
+    request: CaseRequest;
     target?: SpeculationTarget;
 }
 
@@ -85,13 +100,33 @@ export async function runSpeculation(
     const { sidecar } = await SidecarProcess.start();
     try {
         await sidecar.request("olmo/load", { ...settings, gpuLayers: "auto", sequences: 1 });
-        const rewrite = async (
-            request: RewriteRequest,
+        let conversations = 0;
+        const send = async (
+            request: CaseRequest,
             speculative: boolean,
         ): Promise<RewriteMeasure> => {
-            const { result } = await sidecar.task("olmo/rewrite", { ...request, speculative });
+            // Explain and chat: a new conversation each time, so both sides start from scratch.
+            const conversationId = `speculation-${++conversations}`;
+            const result: ChatResult =
+                request.method === "olmo/rewrite"
+                    ? (await sidecar.task("olmo/rewrite", { ...request.params, speculative }))
+                          .result
+                    : request.method === "olmo/explain"
+                      ? (
+                            await sidecar.task("olmo/explain", {
+                                ...request.params,
+                                conversationId,
+                                speculative,
+                            })
+                        ).result
+                      : (await sidecar.chat({ ...request.params, conversationId, speculative }))
+                            .result;
             return measure(result, speculative);
         };
+        const rewrite = (params: RewriteRequest): CaseRequest => ({
+            method: "olmo/rewrite",
+            params,
+        });
         const sampling = { maxTokens: SPECULATION_DECODE_TOKENS, tokenBias: NO_EOS };
         const base: RewriteRequest = {
             code: SNIPPET,
@@ -99,7 +134,7 @@ export async function runSpeculation(
             instruction: "Add JSDoc comments",
             sampling,
         };
-        const earlier = await rewrite(base, false);
+        const earlier = await send(rewrite(base), false);
         const forced = { ...sampling, tokenBias: { ...NO_EOS, " x": 50 } };
         const copying: RewriteRequest = {
             ...base,
@@ -113,33 +148,74 @@ export async function runSpeculation(
             ...request,
             sampling: { ...request.sampling, temperature: 0.7, topP: 0.9 },
         });
+        const greedy = { ...sampling, temperature: 0 };
+        const explained = await send(
+            {
+                method: "olmo/explain",
+                params: { code: SNIPPET, language: "typescript", sampling: greedy },
+            },
+            false,
+        );
         const cases: SpeculationCase[] = [
             {
                 name: 'copying rewrite (bias on " x", the code a run of " x")',
-                request: copying,
+                request: rewrite(copying),
                 target: "copying",
             },
-            { name: "code + the model's earlier answer (realistic)", request: realistic },
+            { name: "code + the model's earlier answer (realistic)", request: rewrite(realistic) },
             {
                 name: 'copies nothing (bias on " x", the code a run of " x y": every draft wrong)',
-                request: { ...copying, code: " x y".repeat(SPECULATION_DECODE_TOKENS) },
+                request: rewrite({ ...copying, code: " x y".repeat(SPECULATION_DECODE_TOKENS) }),
                 target: "nothingCopied",
             },
-            { name: "copying rewrite, sampled (temperature 0.7)", request: sampled(copying) },
-            { name: "realistic, sampled (temperature 0.7)", request: sampled(realistic) },
+            {
+                name: "copying rewrite, sampled (temperature 0.7)",
+                request: rewrite(sampled(copying)),
+            },
+            { name: "realistic, sampled (temperature 0.7)", request: rewrite(sampled(realistic)) },
+            {
+                name: "Explain of the code + the model's earlier explanation (an answer that quotes)",
+                request: {
+                    method: "olmo/explain",
+                    params: {
+                        code: `${SNIPPET}\n${explained.text}`,
+                        language: "typescript",
+                        sampling: greedy,
+                    },
+                },
+            },
+            {
+                name: "chat follow-up after that explanation (prose about the code)",
+                request: {
+                    method: "olmo/chat",
+                    params: {
+                        messages: [
+                            { role: "user", content: `Explain this code:\n${SNIPPET}` },
+                            { role: "assistant", content: explained.text },
+                            { role: "user", content: "What does it do with an unknown unit?" },
+                        ],
+                        sampling: greedy,
+                    },
+                },
+            },
         ];
         const results: SpeculationRound[] = [];
         for (let round = 1; round <= rounds; round++) {
             for (const { name, request } of cases) {
                 const order = round % 2 === 1 ? [false, true] : [true, false];
                 // A sampled case: the same seed on both sides within a round, another each round.
-                const seeded: RewriteRequest =
-                    request.sampling?.temperature !== undefined
-                        ? { ...request, sampling: { ...request.sampling, seed: round } }
-                        : request;
+                const seeded: CaseRequest = request.params.sampling?.temperature
+                    ? ({
+                          ...request,
+                          params: {
+                              ...request.params,
+                              sampling: { ...request.params.sampling, seed: round },
+                          },
+                      } as CaseRequest)
+                    : request;
                 const [first, second] = [
-                    await rewrite(seeded, order[0]),
-                    await rewrite(seeded, order[1]),
+                    await send(seeded, order[0]),
+                    await send(seeded, order[1]),
                 ];
                 const [plain, drafted] = order[0] ? [second, first] : [first, second];
                 results.push({ round, case: name, plain, drafted });
@@ -163,7 +239,7 @@ export async function runSpeculation(
     }
 }
 
-function measure(result: RewriteResult, speculative: boolean): RewriteMeasure {
+function measure(result: ChatResult, speculative: boolean): RewriteMeasure {
     return {
         speculative,
         text: result.text,
@@ -185,7 +261,7 @@ function summarizeCase(
     return {
         case: name,
         target,
-        sampled: (request.sampling?.temperature ?? 0) > 0,
+        sampled: (request.params.sampling?.temperature ?? 0) > 0,
         draftTokens,
         acceptedDraftTokens,
         acceptance: draftTokens > 0 ? acceptedDraftTokens / draftTokens : 0,

@@ -1,7 +1,7 @@
 // olmo/rewrite with and without prompt-lookup drafts through the real sidecar: on unless
 // `speculative: false`, greedy unless a temperature is sent, the same answer (one thread: see
 // sidecar/speculation.ts), sampled rewrites drafted too, draft figures in the usage, and chat
-// beside it unchanged (plain decoding, its KV cache kept).
+// beside it unchanged (plain decoding, its KV cache kept); Explain and chat with drafts only when asked.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { ErrorCodes, type RewriteParams } from "../../sidecar/protocol.js";
@@ -124,6 +124,28 @@ describe("sidecar: speculative rewrite", () => {
             followUp.result.usage.reusedTokens > 0,
             "the follow-up reused the first turn's cache",
         );
+    });
+
+    test("Explain and chat draft only when asked", async () => {
+        const explain = (speculative?: boolean) =>
+            sidecar.task("olmo/explain", {
+                conversationId: `explain-${String(speculative)}`,
+                code,
+                language: "javascript",
+                sampling: { temperature: 0, maxTokens: 16 },
+                speculative,
+            });
+        const chat = (speculative?: boolean) =>
+            sidecar.chat({
+                conversationId: `chat-${String(speculative)}`,
+                messages: [{ role: "user", content: code }],
+                sampling: { temperature: 0, maxTokens: 16 },
+                speculative,
+            });
+        assert.equal((await explain()).result.usage.draftTokens, undefined);
+        assert.equal(typeof (await explain(true)).result.usage.draftTokens, "number");
+        assert.equal((await chat()).result.usage.draftTokens, undefined);
+        assert.equal(typeof (await chat(true)).result.usage.draftTokens, "number");
     });
 
     test("speculative must be a boolean", async () => {
