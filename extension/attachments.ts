@@ -160,7 +160,7 @@ export class AttachmentTray implements vscode.Disposable {
                     "selection",
                     { kind: "selection" },
                     "Selection",
-                    `lines ${lineRange(editor.selection)} of ${pathOf(document.uri)}`,
+                    `${lineWord(editor.selection)} ${lineRange(editor.selection)} of ${pathOf(document.uri)}`,
                 );
             const problems = vscode.languages.getDiagnostics(document.uri);
             if (problems.length > 0)
@@ -312,6 +312,10 @@ function lineRange(range: vscode.Range): string {
     const first = range.start.line + 1;
     const last = lastLineOf(range);
     return first === last ? `${first}` : `${first}-${last}`;
+}
+
+function lineWord(range: vscode.Range): "line" | "lines" {
+    return range.start.line + 1 === lastLineOf(range) ? "line" : "lines";
 }
 
 function toProblem(diagnostic: vscode.Diagnostic): Problem {

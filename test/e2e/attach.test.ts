@@ -54,6 +54,7 @@ forEachVSCode((vs) =>
                             "logo.png": BINARY,
                             "big.log": OVERSIZE,
                             "words.txt": NEVER_FITS,
+                            "broken.json": '{"a": }\n',
                         },
                         timeoutMs: 90_000,
                     },
@@ -199,4 +200,54 @@ async function attachScenario(t: TestContext, vscode: VSCodeSession, label: stri
         await remove.waitFor({ state: "detached" });
         await chat.locator(".meter-text", { hasText: /^[1-9][\d,]* \/ 4,096$/ }).waitFor();
     });
+
+    await step(
+        "the open file's selection and problems are offered; its problems reach the stored message",
+        async () => {
+            await vscode.openFile("broken.json");
+            // The JSON language server's error, counted in the status bar.
+            await vscode.page
+                .locator('[id="status.problems"]')
+                .filter({ hasText: /[1-9]/ })
+                .waitFor();
+            await vscode.page.locator(".monaco-editor .view-lines").first().click();
+            await vscode.page.keyboard.press("Control+A");
+            // The extension host has the selection once the context chip names it.
+            await chat.locator(".context-chip", { hasText: "broken.json:1" }).waitFor();
+            await input().click();
+            await input().pressSequentially("@");
+            await optionLabels().first().waitFor();
+            assert.deepEqual((await optionLabels().allTextContents()).slice(0, 3), [
+                "Selection",
+                "Problems in broken.json",
+                "broken.json",
+            ]);
+            assert.equal(
+                await list().locator('[role="option"] .attach-option-detail').first().textContent(),
+                "line 1 of broken.json",
+            );
+            await input().press("ArrowDown");
+            await input().press("Enter");
+            await chat
+                .locator(".attachments:not(.sent) [role=listitem]", {
+                    hasText: "Problems in broken.json",
+                })
+                .waitFor();
+            await input().pressSequentially("Fix these");
+            await input().press("Enter");
+            await chat
+                .locator("article.user .attachments.sent", { hasText: "Problems in broken.json" })
+                .waitFor();
+            await answerFinished(chat);
+            const question = (await storedConversations(vscode))
+                .flatMap((c) => c.messages)
+                .find((m) => m.role === "user" && m.text === "Fix these");
+            assert.ok(question?.role === "user", "the message is stored");
+            assert.equal(question.attachments?.[0].kind, "problems");
+            assert.match(
+                question.attachments[0].text,
+                /^Problems VS Code reports in `broken\.json`:\n\n- line 1, error: \S/,
+            );
+        },
+    );
 }
