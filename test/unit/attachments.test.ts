@@ -350,9 +350,24 @@ describe("unit: the composer's @ list and chips (webview in jsdom)", () => {
         view.receive({ type: "attachSuggestions", query: "c", suggestions });
         assert.equal(view.$("[role=listbox]").hidden, true, "the answer for @c came after @ch");
         view.receive({ type: "attachSuggestions", query: "ch", suggestions });
+        // An answer is streaming: Escape would stop it, but with the list open it only closes the list.
+        const streaming: Message[] = [
+            { id: "u0", role: "user", text: "Hi" },
+            { id: "a0", role: "assistant", text: "", state: "streaming" },
+        ];
+        view.receive({
+            type: "snapshot",
+            snapshot: {
+                ...view.snapshot,
+                conversation: { ...view.snapshot.conversation, messages: streaming },
+            },
+        });
+        assert.equal(view.$("[role=listbox]").hidden, false);
         view.key("Escape");
         assert.equal(view.$("[role=listbox]").hidden, true);
         assert.ok(!view.posted.some((m) => m.type === "stop"));
+        view.key("Escape");
+        assert.deepEqual(view.posted.at(-1), { type: "stop" }, "with the list closed it stops");
         view.type("@re");
         view.receive({ type: "attachSuggestions", query: "re", suggestions: [suggestions[5]] });
         view.$("[role=option]").dispatchEvent(
