@@ -57,6 +57,7 @@ export class AttachmentTray implements vscode.Disposable {
             watcher.onDidCreate(forget),
             watcher.onDidDelete(forget),
             vscode.workspace.onDidChangeWorkspaceFolders(forget),
+            vscode.workspace.onDidGrantWorkspaceTrust(forget),
             vscode.workspace.onDidChangeConfiguration((e) => {
                 if (
                     e.affectsConfiguration("files.exclude") ||
@@ -205,15 +206,29 @@ export class AttachmentTray implements vscode.Disposable {
                 (uri) => vscode.workspace.getWorkspaceFolder(uri)?.index === folder.index,
             );
             const relative = (uri: vscode.Uri) => vscode.workspace.asRelativePath(uri, false);
-            const ignored =
-                folder.uri.scheme === "file"
-                    ? await gitIgnoredPaths(folder.uri.fsPath, inFolder.map(relative), (m) =>
-                          this.host.log.info(m),
-                      )
-                    : new Set<string>();
+            const ignored = await this.ignoredByGit(folder, inFolder.map(relative));
             kept.push(...inFolder.filter((uri) => !ignored.has(relative(uri))));
         }
         return kept.sort((a, b) => pathOf(a).localeCompare(pathOf(b)));
+    }
+
+    /**
+     * Only in a trusted workspace: git runs what a repository's config names (core.fsmonitor,
+     * for one), which is why VS Code's own git support is off in Restricted Mode.
+     */
+    private async ignoredByGit(
+        folder: vscode.WorkspaceFolder,
+        relativePaths: string[],
+    ): Promise<Set<string>> {
+        const log = (message: string) => this.host.log.info(message);
+        if (folder.uri.scheme !== "file") return new Set();
+        if (!vscode.workspace.isTrusted) {
+            log(
+                `attachments: .gitignore not applied in ${folder.name}: git does not run in Restricted Mode`,
+            );
+            return new Set();
+        }
+        return gitIgnoredPaths(folder.uri.fsPath, relativePaths, log);
     }
 
     private async read(source: Source): Promise<Read> {

@@ -3,14 +3,18 @@
 // leave out), the keyboard chooses it, a chip with its token count appears and the meter counts
 // it, the message is sent and the stored message carries the file's text as the prompt got it;
 // then a binary file, a file over the size limit and one larger than the context are refused with
-// their reasons, and a chip's remove button works from the keyboard. Dropping files from the
-// explorer is not driven here: VS Code lets a drop into a webview through only with Shift held,
-// which Playwright's synthetic drag cannot do across the workbench and the webview's frame (the
-// webview's side of a drop is unit-tested in test/unit/attachments.test.ts).
+// their reasons, and a chip's remove button works from the keyboard. In Restricted Mode, a drop
+// on the composer: a file inside the workspace is attached, one outside refused. The drag from
+// the explorer itself is not driven: VS Code lets a drop into a webview through only with Shift
+// held, which Playwright's drag cannot do across the workbench and the webview's frame; the test
+// dispatches the drop event the composer gets, with the file: URIs a uri-list carries.
 // Run: node --import tsx --test test/e2e/attach.test.ts (after `node --import tsx test/prepare.ts`).
 import { describe, test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { writeFile } from "node:fs/promises";
+import * as path from "node:path";
+import { pathToFileURL } from "node:url";
 import type { FrameLocator } from "playwright-core";
 import { ensureTestModel } from "../support/models.js";
 import { answerFinished, storedConversations } from "./chatPage.js";
@@ -59,6 +63,33 @@ forEachVSCode((vs) =>
                         timeoutMs: 90_000,
                     },
                     (vscode) => attachScenario(t, vscode, vs.label),
+                );
+            },
+        );
+
+        test(
+            "in Restricted Mode a file dropped from inside the workspace is attached, one from outside refused, and git does not run",
+            { timeout: 5 * 60_000 },
+            async () => {
+                const modelPath = await ensureTestModel("tiny");
+                await vs.withVSCode(
+                    {
+                        name: "attach-restricted",
+                        vsix: requireVsix(),
+                        workspaceTrust: true, // the workspace opens in restricted mode
+                        settings: {
+                            "olmo.modelPath": modelPath,
+                            "olmo.gpu": "cpu",
+                            "olmo.contextSize": 4096,
+                        },
+                        workspaceFiles: {
+                            "src/inside.ts": "export const inside = 1;\n",
+                            "attachIgnored.txt": "left out by .gitignore where git may run\n",
+                            ".gitignore": "attachIgnored.txt\n",
+                        },
+                        timeoutMs: 90_000,
+                    },
+                    (vscode) => restrictedScenario(vscode, vs.label),
                 );
             },
         );
@@ -250,4 +281,52 @@ async function attachScenario(t: TestContext, vscode: VSCodeSession, label: stri
             );
         },
     );
+}
+
+async function restrictedScenario(vscode: VSCodeSession, label: string): Promise<void> {
+    execFileSync("git", ["init", "-q"], { cwd: vscode.dirs.workspace });
+    const outside = path.join(vscode.dirs.root, "outside.txt");
+    await writeFile(outside, "not in the workspace\n");
+    // 1.100 asks at startup; newer releases open untrusted folders in restricted mode directly.
+    if (label === "1.100")
+        await vscode.page.getByRole("button", { name: "No, I don't trust the authors" }).click();
+    await vscode.page
+        .locator(".statusbar-item", { hasText: "Restricted Mode" })
+        .waitFor({ state: "visible" });
+    await vscode.runCommand("OLMo: Load Model");
+    await vscode.page
+        .locator('.part.statusbar .statusbar-item[aria-label^="OLMo Local: ready"]')
+        .waitFor({ state: "visible", timeout: 120_000 });
+    await vscode.runCommand("OLMo: Focus Chat");
+    const chat = vscode.webview(EXTENSION_ID);
+    await chat.locator("textarea").waitFor();
+
+    // The drop event the composer gets when files are dropped on it, with the explorer's uri-list.
+    const uriList = [path.join(vscode.dirs.workspace, "src", "inside.ts"), outside]
+        .map((file) => pathToFileURL(file).href)
+        .join("\r\n");
+    await chat.locator("form.composer").evaluate((composer, list) => {
+        const data = new DataTransfer();
+        data.setData("text/uri-list", list);
+        composer.dispatchEvent(
+            new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true }),
+        );
+    }, uriList);
+    await chat.locator(".attachments [role=listitem]", { hasText: "inside.ts" }).waitFor();
+    const notice = chat.locator('.attach-notice[role="alert"]');
+    await notice.filter({ hasText: "outside.txt" }).waitFor();
+    assert.equal(
+        await notice.textContent(),
+        `${outside} is outside this workspace's folders, and the workspace is in Restricted Mode: ` +
+            "only its own files and untitled editors can be attached until you trust it.",
+    );
+    assert.equal(await chat.locator(".attachments [role=listitem]").count(), 1);
+
+    // git runs what a repository's config names, so it does not run here: .gitignore is not applied.
+    await chat.locator("textarea").pressSequentially("@attachI");
+    await chat
+        .locator('[role="option"] .attach-option-label', { hasText: "attachIgnored.txt" })
+        .waitFor();
+    await vscode.waitForExtensionLog(/OLMo Local/, "git does not run in Restricted Mode");
+    await vscode.screenshot(`chat-tools-attach-restricted-${label}`);
 }
