@@ -281,6 +281,22 @@ async function attachScenario(t: TestContext, vscode: VSCodeSession, label: stri
             );
         },
     );
+
+    await step("after a window reload the sent messages show their attachments again", async () => {
+        const before = await storedConversations(vscode);
+        await vscode.reload();
+        await vscode.runCommand("OLMo: Focus Chat");
+        chat = vscode.webview(EXTENSION_ID);
+        await chat.locator("article.user .attachments.sent", { hasText: "attachMe.ts" }).waitFor();
+        await chat
+            .locator("article.user .attachments.sent", { hasText: "Problems in broken.json" })
+            .waitFor();
+        assert.deepEqual(
+            (await storedConversations(vscode)).map((c) => c.messages),
+            before.map((c) => c.messages),
+            "the stored text as sent is what the next turns use",
+        );
+    });
 }
 
 async function restrictedScenario(vscode: VSCodeSession, label: string): Promise<void> {
