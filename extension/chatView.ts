@@ -17,6 +17,7 @@ import {
     type WorkspaceSystemPrompt,
 } from "../media/protocol.js";
 import { fenced } from "../sidecar/prompts.js";
+import { AttachmentTray, promptRoom } from "./attachments.js";
 import { ChatTurn, type Ask } from "./chatTurn.js";
 import {
     ConversationStore,
@@ -89,6 +90,7 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
     private contextTimer?: NodeJS.Timeout;
     private readonly folderWatcher: { close(): void };
     private readonly subscriptions: vscode.Disposable[];
+    private readonly attachments: AttachmentTray;
 
     constructor(
         private readonly extensionUri: vscode.Uri,
@@ -96,7 +98,13 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
         private readonly store: ConversationStore,
         private readonly workspaceState: vscode.Memento,
     ) {
+        this.attachments = new AttachmentTray(
+            host,
+            (message) => this.post(message),
+            () => void this.updateTokens(),
+        );
         this.subscriptions = [
+            this.attachments,
             host.onDidChangeState((state) => {
                 this.post({ type: "model", model: this.modelStatus() });
                 if (state.kind === "ready") void this.updateTokens();
@@ -217,6 +225,14 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
                 return this.openChat(message.id);
             case "deleteChat":
                 return this.deleteChat(message.id);
+            case "attachQuery":
+                return this.attachments.suggest(message.query);
+            case "attach":
+                return this.attachments.attach(message.suggestionId);
+            case "attachUris":
+                return this.attachments.attachUris(message.uriList);
+            case "removeAttachment":
+                return this.attachments.remove(message.id);
             case "setContextEnabled":
                 this.contextEnabled = message.enabled;
                 return this.post({
@@ -256,6 +272,7 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
         const conversation = this.conversation;
         const target = this.contextEnabled ? chatContextTarget() : undefined;
         const context = target && !("tooLarge" in target) ? target : undefined;
+        const attachments = this.attachments.take();
         this.contextEnabled = false;
         if (conversation.messages.length === 0) conversation.title = titleFromText(text);
         conversation.messages.push({
@@ -263,6 +280,7 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
             role: "user",
             text,
             ...(context && { context }),
+            ...(attachments.length > 0 && { attachments }),
         });
         const answer: AssistantMessage = {
             id: randomUUID(),
@@ -435,6 +453,7 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
                 context: chatEditorContext(this.contextEnabled),
                 tokens: this.tokens,
                 systemPrompt: workspaceSystemPrompt(),
+                attachments: this.attachments.attachments,
             },
         });
         // The snapshot carries the answer streamed so far: later deltas carry only what follows.
@@ -456,8 +475,13 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
                 ? { tokens: 0, contextSize: state.model.contextSize }
                 : await this.host.request("olmo/countTokens", { messages }).catch(() => undefined);
         if (!tokens || conversation !== this.conversation) return;
-        this.tokens = tokens;
-        this.post({ type: "tokens", tokens });
+        // Attachments waiting to be sent count too, against the room the prompt has.
+        this.tokens = {
+            ...tokens,
+            attachments: this.attachments.tokens,
+            promptRoom: promptRoom(tokens.contextSize),
+        };
+        this.post({ type: "tokens", tokens: this.tokens });
     }
 
     /** The host's state; before anything has started, whether a model is set at all. */

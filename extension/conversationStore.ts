@@ -13,7 +13,13 @@ import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/p
 import * as path from "node:path";
 import type { ChatMessage } from "../sidecar/protocol.js";
 import { fenced } from "../sidecar/prompts.js";
-import type { Conversation, ConversationSummary, Message, UserMessage } from "../media/protocol.js";
+import type {
+    Attachment,
+    Conversation,
+    ConversationSummary,
+    Message,
+    UserMessage,
+} from "../media/protocol.js";
 
 const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 const TITLE_LENGTH = 60;
@@ -305,7 +311,8 @@ function parseConversation(value: unknown): StoredConversation {
             (m) =>
                 typeof m?.id === "string" &&
                 typeof m.text === "string" &&
-                (m.role === "user" || m.role === "assistant"),
+                (m.role === "user" || m.role === "assistant") &&
+                (m.role !== "user" || validAttachments(m.attachments)),
         );
     if (!valid) throw new Error("not a conversation");
     for (const message of c.messages) {
@@ -318,6 +325,18 @@ function parseConversation(value: unknown): StoredConversation {
         revision: typeof c.revision === "number" ? c.revision : 0,
         writer: String(c.writer),
     };
+}
+
+/** Absent (files from before attachments), or each with the text the prompt gets and its label. */
+function validAttachments(attachments: unknown): boolean {
+    return (
+        attachments === undefined ||
+        (Array.isArray(attachments) &&
+            attachments.every(
+                (a: Partial<Attachment> | null) =>
+                    typeof a?.text === "string" && typeof a.label === "string",
+            ))
+    );
 }
 
 export function newConversation(now = Date.now()): Conversation {
@@ -337,7 +356,7 @@ export function titleFromText(text: string): string {
 
 /**
  * The messages the model sees: the system prompt (if any), then the conversation. Failed and
- * empty answers are left out; attached code goes before the user's text as a fenced block.
+ * empty answers are left out; attachments and attached code go before the user's text.
  */
 export function toModelMessages(messages: readonly Message[], systemPrompt: string): ChatMessage[] {
     const result: ChatMessage[] = systemPrompt.trim()
@@ -357,13 +376,17 @@ export function toModelMessages(messages: readonly Message[], systemPrompt: stri
     return result;
 }
 
+/** The user's text after its attachments (as stored, in the order attached) and the context chip's code. */
 export function userContentForModel(message: UserMessage): string {
+    const parts = (message.attachments ?? []).map((attachment) => attachment.text);
     const context = message.context;
-    if (!context) return message.text;
-    const lines =
-        context.startLine === context.endLine
-            ? `line ${context.startLine}`
-            : `lines ${context.startLine}-${context.endLine}`;
-    const where = context.wholeFile ? `\`${context.path}\`` : `\`${context.path}\` (${lines})`;
-    return `From ${where}:\n\n${fenced(context.text, context.language)}\n\n${message.text}`;
+    if (context) {
+        const lines =
+            context.startLine === context.endLine
+                ? `line ${context.startLine}`
+                : `lines ${context.startLine}-${context.endLine}`;
+        const where = context.wholeFile ? `\`${context.path}\`` : `\`${context.path}\` (${lines})`;
+        parts.push(`From ${where}:\n\n${fenced(context.text, context.language)}`);
+    }
+    return [...parts, message.text].join("\n\n");
 }

@@ -14,6 +14,7 @@ import {
     type WebviewToHost,
     type WorkspaceSystemPrompt,
 } from "./protocol.js";
+import { createAttachPicker } from "./attachPicker.js";
 import { createRenderer, type CodeAction } from "./render.js";
 
 declare function acquireVsCodeApi(): { postMessage(message: WebviewToHost): void };
@@ -66,7 +67,11 @@ const emptyState = h(
     "div",
     { class: "empty-state" },
     h("p", {}, "Ask OLMo about your code. The model runs on this machine; nothing leaves it."),
-    h("p", { class: "hint" }, "Enter sends, Shift+Enter adds a line, Escape stops an answer."),
+    h(
+        "p",
+        { class: "hint" },
+        "Enter sends, Shift+Enter adds a line, Escape stops an answer, @ attaches a file.",
+    ),
 );
 
 const historyList = h("ul", { class: "history-list", "aria-label": "Past chats" });
@@ -115,6 +120,8 @@ const composer = h(
     h("div", { class: "composer-row" }, input, sendButton, stopButton),
 );
 
+const attachPicker = createAttachPicker({ input, composer, post, h, icon });
+
 const chatPanel = h("div", { class: "chat" }, banner, messageList, composer);
 document.body.append(chatPanel, historyPanel);
 
@@ -139,6 +146,7 @@ function applySnapshot(next: ChatSnapshot): void {
     renderContext(next.context);
     renderTokens(next.tokens);
     renderSystemPrompt(next.systemPrompt);
+    attachPicker.showAttachments(next.attachments ?? []);
     renderMessages();
     renderHistory(next.history);
 }
@@ -235,6 +243,8 @@ function messageElement(message: Message): HTMLElement {
             ),
         );
     }
+    if (message.role === "user" && message.attachments?.length)
+        article.append(attachPicker.sentChips(message.attachments));
     if (message.role === "assistant" && message.droppedMessages) {
         const n = message.droppedMessages;
         const text =
@@ -497,16 +507,22 @@ systemPromptNote.addEventListener("click", () => post({ type: "openSystemPromptS
 
 function renderTokens(tokens: TokenMeter | undefined): void {
     tokenMeter.hidden = !tokens;
+    attachPicker.showFit(tokens);
     if (!tokens) return;
+    // Attachments waiting to be sent are counted in.
+    const total = tokens.tokens + (tokens.attachments ?? 0);
     meter.max = tokens.contextSize;
-    meter.value = tokens.tokens;
+    meter.value = total;
     meter.low = tokens.contextSize * 0.7;
     meter.high = tokens.contextSize * 0.9;
     meter.optimum = 0;
-    const used = `${tokens.tokens.toLocaleString()} / ${tokens.contextSize.toLocaleString()}`;
+    const used = `${total.toLocaleString()} / ${tokens.contextSize.toLocaleString()}`;
     meterText.textContent = used;
     meter.setAttribute("aria-label", `Context used: ${used} tokens`);
-    tokenMeter.title = `${used} tokens: this conversation against the context the model was loaded with`;
+    const counted = tokens.attachments
+        ? "this conversation and the attachments"
+        : "this conversation";
+    tokenMeter.title = `${used} tokens: ${counted} against the context the model was loaded with`;
 }
 
 // ---- History ---------------------------------------------------------------------------------
@@ -627,6 +643,11 @@ window.addEventListener("message", (event: MessageEvent<HostToWebview>) => {
             return showHistory();
         case "focusInput":
             return showChat();
+        case "attachSuggestions":
+            return attachPicker.showSuggestions(message.query, message.suggestions);
+        case "attachments":
+            if (snapshot) snapshot.attachments = message.attachments;
+            return attachPicker.showAttachments(message.attachments, message.notice);
     }
 });
 

@@ -14,11 +14,38 @@ export interface ContextSnippet {
     text: string;
 }
 
+/** Where an @-attachment comes from: a file (from the workspace, an editor or a drop), the selection, or a file's problems. */
+export type AttachmentKind = "file" | "selection" | "problems";
+
+/** Text attached to a user message with @ or a drop. `text` is exactly what the prompt gets. */
+export interface Attachment {
+    id: string;
+    kind: AttachmentKind;
+    /** The chip's name, e.g. "chatView.ts" or "Problems in chatView.ts". */
+    label: string;
+    /** Workspace-relative path of the file it comes from. */
+    path?: string;
+    text: string;
+    /** `text`'s tokens, counted with the model's tokenizer. */
+    tokens: number;
+}
+
+/** One entry of the @ list; `id` is the extension's key for it. */
+export interface AttachSuggestion {
+    id: string;
+    kind: AttachmentKind;
+    label: string;
+    /** The path, or what the entry holds ("lines 3-9 of a.ts", "2 errors"). */
+    detail: string;
+}
+
 export interface UserMessage {
     id: string;
     role: "user";
     text: string;
     context?: ContextSnippet;
+    /** As sent: later turns, a reload and Retry give the model the same text. */
+    attachments?: Attachment[];
     /** What the model was sent for this message, when the sidecar built it (an explain request). */
     prompt?: string;
 }
@@ -88,6 +115,10 @@ export interface TokenMeter {
     tokens: number;
     /** The context the sidecar actually allocated. */
     contextSize: number;
+    /** The tokens of the attachments waiting to be sent, counted in before sending. */
+    attachments?: number;
+    /** The most prompt tokens the context takes (the rest is kept for the answer). */
+    promptRoom?: number;
 }
 
 /** A system prompt set by the workspace's settings and in effect: shown, so it is never silent. */
@@ -103,6 +134,8 @@ export interface ChatSnapshot {
     context: EditorContext;
     tokens?: TokenMeter;
     systemPrompt?: WorkspaceSystemPrompt;
+    /** Attached to the next message (the composer's chips). */
+    attachments?: Attachment[];
 }
 
 /** Extension -> webview. */
@@ -115,7 +148,11 @@ export type HostToWebview =
     | { type: "tokens"; tokens?: TokenMeter }
     | { type: "systemPrompt"; systemPrompt?: WorkspaceSystemPrompt }
     | { type: "showHistory" }
-    | { type: "focusInput" };
+    | { type: "focusInput" }
+    /** The @ list for what was typed after the @. */
+    | { type: "attachSuggestions"; query: string; suggestions: AttachSuggestion[] }
+    /** The next message's attachments; `notice` says why one was refused. */
+    | { type: "attachments"; attachments: Attachment[]; notice?: string };
 
 /** Webview -> extension. */
 export type WebviewToHost =
@@ -139,7 +176,14 @@ export type WebviewToHost =
     /** Runs the first-use flow: download a model or choose a file. */
     | { type: "setUpModel" }
     | { type: "restartModel" }
-    | { type: "showLog" };
+    | { type: "showLog" }
+    /** Typed after an @ in the composer. */
+    | { type: "attachQuery"; query: string }
+    /** An entry of the @ list was chosen. */
+    | { type: "attach"; suggestionId: string }
+    /** Files dropped on the composer, as the drop's text/uri-list. */
+    | { type: "attachUris"; uriList: string }
+    | { type: "removeAttachment"; id: string };
 
 /** The fields of each webview message, so the extension can check what arrives before acting on it. */
 const webviewMessageFields: { [T in WebviewToHost["type"]]: Record<string, "string" | "boolean"> } =
@@ -161,6 +205,10 @@ const webviewMessageFields: { [T in WebviewToHost["type"]]: Record<string, "stri
         setUpModel: {},
         restartModel: {},
         showLog: {},
+        attachQuery: { query: "string" },
+        attach: { suggestionId: "string" },
+        attachUris: { uriList: "string" },
+        removeAttachment: { id: "string" },
     };
 
 /** True when `value` is a well-formed webview message (the webview renders untrusted model text). */
