@@ -68,6 +68,8 @@ export class ChatTurn {
                 message.text = result.text;
                 message.state = answerStateOf(result.stopReason);
                 if (result.dropped) message.droppedMessages = result.dropped.messageIndices.length;
+                const { promptTokens, reusedTokens, completionTokens } = result.usage;
+                message.usage = { promptTokens, reusedTokens, completionTokens };
                 this.logResult(result);
             } catch (error) {
                 if (isCancelled(error)) {
@@ -108,9 +110,12 @@ export class ChatTurn {
                 );
                 return;
             }
-            // Turns another window added meanwhile join this conversation; the live messages stay the same objects.
+            // Turns another window added meanwhile join this conversation (and its renames and
+            // removals); the live messages stay the same objects.
             const ours = new Map(conversation.messages.map((m) => [m.id, m]));
-            conversation.messages = result.saved.messages.map((m) => ours.get(m.id) ?? m);
+            const { messages, ...fields } = result.saved;
+            Object.assign(conversation, fields);
+            conversation.messages = messages.map((m) => ours.get(m.id) ?? m);
         } catch (error) {
             const reason = error instanceof Error ? error.message : String(error);
             this.view.log("error", `chat: saving the chat failed: ${reason}`);
