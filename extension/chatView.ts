@@ -62,6 +62,7 @@ export function registerChatView(
     );
     return [
         provider,
+        prompts,
         vscode.workspace.registerTextDocumentContentProvider(PromptDocuments.scheme, prompts),
         vscode.window.registerWebviewViewProvider(VIEW_ID, provider),
         vscode.commands.registerCommand("olmo.newChat", () => provider.newChatCommand()),
@@ -526,6 +527,7 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
     private startAnswer(conversation: Conversation, message: AssistantMessage, ask?: Ask): void {
         // Said on the answer, so that a regeneration giving the same text is explained.
         if (samplingFromSettings().temperature === 0) message.greedy = true;
+        else delete message.greedy;
         const askWithHistory: Ask = (onDelta, signal) =>
             withCancellation(signal, (token) =>
                 this.host.chat(

@@ -2,7 +2,7 @@
 // `olmo-prompt:`), so nothing is written to disk and the editor cannot save it anywhere.
 import * as vscode from "vscode";
 
-export class PromptDocuments implements vscode.TextDocumentContentProvider {
+export class PromptDocuments implements vscode.TextDocumentContentProvider, vscode.Disposable {
     static readonly scheme = "olmo-prompt";
     private readonly texts = new Map<string, string>();
     private readonly changed = new vscode.EventEmitter<vscode.Uri>();
@@ -25,5 +25,9 @@ export class PromptDocuments implements vscode.TextDocumentContentProvider {
             this.texts.get(uri.toString()) ??
             "This prompt is no longer available: press Show Prompt on the answer again."
         );
+    }
+
+    dispose(): void {
+        this.changed.dispose();
     }
 }

@@ -538,6 +538,8 @@ function renderHistory(history: ConversationSummary[], query: string): void {
     historyEmpty.hidden = history.length > 0;
     historyEmpty.textContent =
         query.trim() === "" ? "No saved chats yet." : "No chat matches the search.";
+    // After a reload the extension still filters: the box says by what.
+    if (document.activeElement !== historySearch) historySearch.value = query;
     historyList.replaceChildren(
         ...history.map((chat) => {
             const date = new Date(chat.updatedAt).toLocaleString(undefined, {
