@@ -1,11 +1,12 @@
 // The chat's tools in a real VS Code (code-server) with the packaged VSIX and the generated tiny
 // model: edit and resend (the old turn gone on screen and on disk, the prefix reused from the KV
 // cache), regenerate and switch versions, a message queued while an answer streams, copy, rename,
-// search, export through the save dialog, and Show Prompt. A screenshot of each.
+// search, export through the save dialog, Show Prompt, and the greedy note. A screenshot of each
+// feature.
 // Run: node --import tsx --test test/e2e/chatTools.test.ts (after `node --import tsx test/prepare.ts`).
 import { describe, test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import * as path from "node:path";
 import type { FrameLocator } from "playwright-core";
 import type { AssistantMessage, Conversation } from "../../media/protocol.js";
@@ -26,7 +27,7 @@ const RENAMED = "Garden plans";
 forEachVSCode((vs) =>
     describe(`e2e: chat tools (VS Code ${vs.label})`, () => {
         test(
-            "edit and resend, regenerate with versions, queue, copy, rename, search, export, show prompt",
+            "edit and resend, regenerate with versions, queue, copy, show prompt, rename, search, export, greedy note",
             { timeout: 15 * 60_000 },
             async (t) => {
                 const modelPath = await ensureTestModel("tiny");
@@ -302,4 +303,36 @@ async function chatToolsScenario(
         assert.ok(markdown.includes(`## You\n\n${EDITED}\n`));
         assert.ok(!markdown.includes(SECOND), "the dropped turn is not exported");
     });
+
+    await step(
+        "with greedy settings, a regenerated answer says it gives the same text",
+        async () => {
+            // The workspace's settings change both at once; the system prompt's note showing up is
+            // the sign that the extension has read the new temperature too.
+            await mkdir(path.join(vscode.dirs.workspace, ".vscode"), { recursive: true });
+            await writeFile(
+                path.join(vscode.dirs.workspace, ".vscode", "settings.json"),
+                JSON.stringify({ "olmo.systemPrompt": "Be brief.", "olmo.temperature": 0 }),
+            );
+            await chat.locator(".history-open", { hasText: RENAMED }).click();
+            await chat.locator(".system-prompt-note").waitFor();
+            const last = chat.locator("article.assistant").last();
+            // The version on screen was sampled (temperature 0.7), and its button says so.
+            await last
+                .getByRole("button", { name: "Regenerate this answer with a fresh seed" })
+                .click();
+            await stopAnswer(chat);
+            await last.locator(".version-label", { hasText: "3/3" }).waitFor();
+            await last
+                .locator(".greedy-note", {
+                    hasText: "Greedy settings (temperature 0): regenerating gives the same answer.",
+                })
+                .waitFor();
+            await last
+                .getByRole("button", {
+                    name: "Regenerate this answer (greedy settings: the same answer)",
+                })
+                .waitFor();
+        },
+    );
 }
