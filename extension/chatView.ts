@@ -24,6 +24,7 @@ import {
     ConversationStore,
     mergeConversations,
     newConversation,
+    takeInSaved,
     titleFromText,
     toModelMessages,
 } from "./conversationStore.js";
@@ -361,8 +362,9 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
         const conversation = this.conversation;
         const edited = editUserMessage(conversation, messageId, text, randomUUID());
         if (!edited) {
+            // Said with the text, so that nothing typed is lost.
             void vscode.window.showWarningMessage(
-                "OLMo Local: that message is no longer in the chat (another window may have edited it).",
+                `OLMo Local: the message you edited is no longer in the chat (another window may have edited it), so this was not sent: ${text}`,
             );
             return this.postSnapshot();
         }
@@ -474,11 +476,7 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
     private async saveOpenConversation(): Promise<void> {
         const conversation = this.conversation;
         const result = await this.store.save(conversation);
-        if ("deleted" in result) return;
-        const ours = new Map(conversation.messages.map((m) => [m.id, m]));
-        const { messages, ...fields } = result.saved;
-        Object.assign(conversation, fields);
-        conversation.messages = messages.map((m) => ours.get(m.id) ?? m);
+        if ("saved" in result) takeInSaved(conversation, result.saved);
     }
 
     private async explain(request: ExplainRequest): Promise<void> {

@@ -284,6 +284,17 @@ export function mergeConversations(onDisk: Conversation, ours: Conversation): Co
     };
 }
 
+/**
+ * Takes what a save returned (other windows' turns, renames and removals merged in) into the live
+ * conversation, keeping its own message objects, which a streaming answer may still be writing to.
+ */
+export function takeInSaved(conversation: Conversation, saved: Conversation): void {
+    const ours = new Map(conversation.messages.map((m) => [m.id, m]));
+    const { messages, ...fields } = saved;
+    Object.assign(conversation, fields);
+    conversation.messages = messages.map((m) => ours.get(m.id) ?? m);
+}
+
 function withoutStorage(stored: StoredConversation): Conversation {
     const { revision: _revision, writer: _writer, ...conversation } = stored;
     return conversation;
