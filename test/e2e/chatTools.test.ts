@@ -63,12 +63,10 @@ async function storedChat(vscode: VSCodeSession, first: string): Promise<Convers
     return found[0];
 }
 
-/** Waits for the last answer's first text, then stops it: the answer is kept, marked stopped. */
+/** Waits for the streaming answer's first text, then stops it: the answer is kept, marked stopped. */
 async function stopAnswer(chat: FrameLocator): Promise<void> {
     await chat
-        .locator("article.assistant")
-        .last()
-        .locator(".markdown")
+        .locator('article.assistant[aria-busy="true"] .markdown')
         .filter({ hasText: /\S/ })
         .waitFor();
     await chat.locator(".stop").click();
