@@ -6,7 +6,7 @@
 import type { AssistantMessage, Conversation } from "../media/protocol.js";
 import { DeltaBatcher } from "../sidecar/deltaBatcher.js";
 import type { ChatResult, StopReason } from "../sidecar/protocol.js";
-import type { ConversationStore } from "./conversationStore.js";
+import { takeInSaved, type ConversationStore } from "./conversationStore.js";
 
 /** Deltas go to the view at most this often; it draws once per animation frame anyway. */
 const DELTA_INTERVAL_MS = 25;
@@ -68,6 +68,8 @@ export class ChatTurn {
                 message.text = result.text;
                 message.state = answerStateOf(result.stopReason);
                 if (result.dropped) message.droppedMessages = result.dropped.messageIndices.length;
+                const { promptTokens, reusedTokens, completionTokens } = result.usage;
+                message.usage = { promptTokens, reusedTokens, completionTokens };
                 this.logResult(result);
             } catch (error) {
                 if (isCancelled(error)) {
@@ -108,9 +110,8 @@ export class ChatTurn {
                 );
                 return;
             }
-            // Turns another window added meanwhile join this conversation; the live messages stay the same objects.
-            const ours = new Map(conversation.messages.map((m) => [m.id, m]));
-            conversation.messages = result.saved.messages.map((m) => ours.get(m.id) ?? m);
+            // Turns another window added meanwhile join this conversation.
+            takeInSaved(conversation, result.saved);
         } catch (error) {
             const reason = error instanceof Error ? error.message : String(error);
             this.view.log("error", `chat: saving the chat failed: ${reason}`);

@@ -18,16 +18,21 @@ import {
 } from "../media/protocol.js";
 import { fenced } from "../sidecar/prompts.js";
 import { AttachmentTray, promptRoom } from "./attachments.js";
+import { editUserMessage, showVersion, startNewVersion } from "./chatEdits.js";
+import { conversationToMarkdown, exportFileName } from "./chatExport.js";
 import { ChatTurn, type Ask } from "./chatTurn.js";
 import {
     ConversationStore,
     mergeConversations,
     newConversation,
+    takeInSaved,
     titleFromText,
     toModelMessages,
 } from "./conversationStore.js";
 import type { ExplainRequest } from "./explain.js";
+import { MessageQueue } from "./messageQueue.js";
 import type { HostState, ModelHost } from "./modelHost.js";
+import { PromptDocuments } from "./promptDocuments.js";
 import { chatContextTarget, chatEditorContext } from "./selection.js";
 import {
     loadParamsFromSettings,
@@ -49,14 +54,18 @@ export function registerChatView(
         host.log.warn(message);
         void vscode.window.showWarningMessage(`OLMo Local: ${message}`);
     });
+    const prompts = new PromptDocuments();
     const provider = new ChatViewProvider(
         context.extensionUri,
         host,
         store,
         context.workspaceState,
+        prompts,
     );
     return [
         provider,
+        prompts,
+        vscode.workspace.registerTextDocumentContentProvider(PromptDocuments.scheme, prompts),
         vscode.window.registerWebviewViewProvider(VIEW_ID, provider),
         vscode.commands.registerCommand("olmo.newChat", () => provider.newChatCommand()),
         vscode.commands.registerCommand("olmo.focusChat", () =>
@@ -87,6 +96,10 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
     private pendingRequest?: HostToWebview;
     /** Webview messages are handled one at a time, in order (an answer runs on without blocking it). */
     private queue: Promise<void> = Promise.resolve();
+    /** Messages sent while an answer streams, waiting for it to end. */
+    private readonly queuedMessages = new MessageQueue();
+    /** The history's search filter, as the webview last sent it. */
+    private historyQuery = "";
     private contextTimer?: NodeJS.Timeout;
     private readonly folderWatcher: { close(): void };
     private readonly subscriptions: vscode.Disposable[];
@@ -97,6 +110,7 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
         private readonly host: ModelHost,
         private readonly store: ConversationStore,
         private readonly workspaceState: vscode.Memento,
+        private readonly prompts: PromptDocuments,
     ) {
         this.attachments = new AttachmentTray(
             host,
@@ -216,9 +230,29 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
             case "ready":
                 return this.onReady();
             case "send":
-                return this.send(message.text);
+                return this.sendOrQueue(message.text);
+            case "unqueue":
+                if (this.queuedMessages.remove(message.id)) await this.postSnapshot();
+                return;
             case "retry":
                 return this.retry(message.messageId);
+            case "editMessage":
+                return this.edit(message.messageId, message.text);
+            case "regenerate":
+                return this.regenerate(message.messageId);
+            case "showVersion":
+                return this.showVersion(message.messageId, message.index);
+            case "copyAnswer":
+                return this.copyAnswer(message.messageId);
+            case "showPrompt":
+                return this.showPrompt(message.messageId);
+            case "renameChat":
+                return this.renameChat(message.id);
+            case "exportChat":
+                return this.exportChat(message.id);
+            case "searchHistory":
+                this.historyQuery = message.query;
+                return this.postSnapshot();
             case "newChat":
                 return this.startNewChat();
             case "openChat":
@@ -265,14 +299,33 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
         if (saved) this.conversation = saved;
     }
 
-    private async send(text: string): Promise<void> {
+    /** While an answer streams the message waits its turn (shown as queued); else it is sent now. */
+    private async sendOrQueue(text: string): Promise<void> {
+        if (text.trim() === "") return;
+        if (!this.turn) return this.send(text);
+        const attachments = this.attachments.take();
+        this.queuedMessages.add(this.conversation.id, {
+            id: randomUUID(),
+            text,
+            ...(attachments.length > 0 && { attachments }),
+        });
+        await this.postSnapshot();
+    }
+
+    /** After an answer ended, or on opening a chat: the open chat's next queued message, if it is free. */
+    private async sendQueued(): Promise<void> {
+        if (this.turn) return;
+        const next = this.queuedMessages.next(this.conversation.id);
+        if (next) await this.send(next.text, next.attachments ?? []);
+    }
+
+    private async send(text: string, attachments = this.attachments.take()): Promise<void> {
         if (text.trim() === "") return;
         await this.turn?.done;
         await this.continueFromDisk();
         const conversation = this.conversation;
         const target = this.contextEnabled ? chatContextTarget() : undefined;
         const context = target && !("tooLarge" in target) ? target : undefined;
-        const attachments = this.attachments.take();
         this.contextEnabled = false;
         if (conversation.messages.length === 0) conversation.title = titleFromText(text);
         conversation.messages.push({
@@ -318,7 +371,134 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
         answer.state = "streaming";
         delete answer.error;
         delete answer.droppedMessages;
+        delete answer.usage;
         this.startAnswer(this.conversation, answer);
+    }
+
+    /** Replaces a user message's text, drops the turns after it, and answers the edited message. */
+    private async edit(messageId: string, text: string): Promise<void> {
+        if (text.trim() === "") return;
+        this.turn?.stop();
+        await this.turn?.done;
+        await this.continueFromDisk();
+        const conversation = this.conversation;
+        const edited = editUserMessage(conversation, messageId, text, randomUUID());
+        if (!edited) {
+            // Said with the text, so that nothing typed is lost.
+            void vscode.window.showWarningMessage(
+                `OLMo Local: the message you edited is no longer in the chat (another window may have edited it), so this was not sent: ${text}`,
+            );
+            return this.postSnapshot();
+        }
+        if (conversation.messages.length === 1 && conversation.titleSetAt === undefined)
+            conversation.title = titleFromText(text);
+        const answer: AssistantMessage = {
+            id: randomUUID(),
+            role: "assistant",
+            text: "",
+            state: "streaming",
+        };
+        conversation.messages.push(answer);
+        this.startAnswer(conversation, answer);
+    }
+
+    /** Another version of the last answer; the one on screen is kept among the versions. */
+    private async regenerate(messageId: string): Promise<void> {
+        await this.turn?.done;
+        const answer = this.conversation.messages.at(-1);
+        if (answer?.role !== "assistant" || answer.id !== messageId) return;
+        startNewVersion(answer);
+        this.startAnswer(this.conversation, answer);
+    }
+
+    private async showVersion(messageId: string, index: number): Promise<void> {
+        const answer = this.answerById(messageId);
+        if (!answer || this.turn?.message === answer || !showVersion(answer, index)) return;
+        await this.saveOpenConversation();
+        await this.postSnapshot();
+        void this.updateTokens();
+    }
+
+    private async copyAnswer(messageId: string): Promise<void> {
+        const answer = this.answerById(messageId);
+        if (!answer) return;
+        await vscode.env.clipboard.writeText(answer.text);
+        vscode.window.setStatusBarMessage("OLMo: answer copied as Markdown", 3000);
+    }
+
+    /** Opens the prompt the model saw for the answer (the messages before it, formatted by the sidecar). */
+    private async showPrompt(messageId: string): Promise<void> {
+        const conversation = this.conversation;
+        const answer = this.answerById(messageId);
+        if (!answer) return;
+        const messages = toModelMessages(
+            conversation.messages.slice(0, conversation.messages.indexOf(answer)),
+            systemPromptFromSettings(),
+        );
+        const prompt = await this.host.request("olmo/formatPrompt", { messages });
+        const uri = this.prompts.set(conversation.title, prompt.text);
+        const document = await vscode.workspace.openTextDocument(uri);
+        await vscode.window.showTextDocument(document, { preview: true });
+    }
+
+    private async renameChat(id: string): Promise<void> {
+        const conversation =
+            id === this.conversation.id ? this.conversation : await this.store.get(id);
+        if (!conversation) return;
+        const name = await vscode.window.showInputBox({
+            title: "Rename Chat",
+            prompt: "The chat's new name",
+            value: conversation.title,
+            validateInput: (value) =>
+                value.trim() === "" ? "Type a name for the chat." : undefined,
+        });
+        if (name === undefined || name.trim() === conversation.title) return;
+        conversation.title = name.trim();
+        conversation.titleSetAt = Date.now();
+        if (conversation === this.conversation) await this.saveOpenConversation();
+        else await this.store.save(conversation);
+        await this.postSnapshot();
+    }
+
+    /** Writes the chat as Markdown where the save dialog says. */
+    private async exportChat(id: string): Promise<void> {
+        const conversation =
+            id === this.conversation.id ? this.conversation : await this.store.get(id);
+        if (!conversation) return;
+        const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+        const uri = await vscode.window.showSaveDialog({
+            title: "Export Chat as Markdown",
+            saveLabel: "Export",
+            filters: { Markdown: ["md"] },
+            ...(folder && {
+                defaultUri: vscode.Uri.joinPath(folder, exportFileName(conversation)),
+            }),
+        });
+        if (!uri) return;
+        await vscode.workspace.fs.writeFile(
+            uri,
+            new TextEncoder().encode(conversationToMarkdown(conversation)),
+        );
+        this.host.log.info(`chat: exported "${conversation.title}" to ${uri.toString(true)}`);
+        void vscode.window.showInformationMessage(
+            `OLMo Local: the chat "${conversation.title}" was exported to ${uri.scheme === "file" ? uri.fsPath : uri.toString(true)}.`,
+        );
+    }
+
+    private answerById(messageId: string): AssistantMessage | undefined {
+        return this.conversation.messages.find(
+            (m): m is AssistantMessage => m.id === messageId && m.role === "assistant",
+        );
+    }
+
+    /**
+     * Stores the open chat outside a turn (a version switch, a rename); turns other windows
+     * stored meanwhile join it. A chat deleted elsewhere stays on screen unsaved, as after a turn.
+     */
+    private async saveOpenConversation(): Promise<void> {
+        const conversation = this.conversation;
+        const result = await this.store.save(conversation);
+        if ("saved" in result) takeInSaved(conversation, result.saved);
     }
 
     private async explain(request: ExplainRequest): Promise<void> {
@@ -365,6 +545,9 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
 
     /** Starts an answer to the messages before `message`, with the conversation as history unless `ask` says otherwise. */
     private startAnswer(conversation: Conversation, message: AssistantMessage, ask?: Ask): void {
+        // Said on the answer, so that a regeneration giving the same text is explained.
+        if (samplingFromSettings().temperature === 0) message.greedy = true;
+        else delete message.greedy;
         const askWithHistory: Ask = (onDelta, signal) =>
             withCancellation(signal, (token) =>
                 this.host.chat(
@@ -393,6 +576,7 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
             .finally(() => {
                 if (this.turn === turn) this.turn = undefined;
                 void this.updateTokens();
+                this.enqueue(() => this.sendQueued());
             });
         if (conversation === this.conversation)
             void this.workspaceState.update(CURRENT_CONVERSATION_KEY, conversation.id);
@@ -408,6 +592,7 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
         if (!conversation || conversation.id === this.conversation.id) return;
         this.turn?.stop();
         await this.switchTo(conversation);
+        await this.sendQueued();
     }
 
     private async deleteChat(id: string): Promise<void> {
@@ -440,7 +625,7 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
         if (!this.webviewReady) return;
         // A folder that cannot be read now keeps the history last read; the error is logged, and
         // the next snapshot reads it again.
-        this.history = await this.store.list().catch((error: unknown) => {
+        this.history = await this.store.list(this.historyQuery).catch((error: unknown) => {
             this.host.log.error(`chat view: ${(error as Error).message}`);
             return this.history;
         });
@@ -454,6 +639,8 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
                 tokens: this.tokens,
                 systemPrompt: workspaceSystemPrompt(),
                 attachments: this.attachments.attachments,
+                queued: this.queuedMessages.of(this.conversation.id),
+                historyQuery: this.historyQuery,
             },
         });
         // The snapshot carries the answer streamed so far: later deltas carry only what follows.

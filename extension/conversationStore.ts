@@ -13,6 +13,7 @@ import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/p
 import * as path from "node:path";
 import type { ChatMessage } from "../sidecar/protocol.js";
 import { fenced } from "../sidecar/prompts.js";
+import { conversationMatches } from "./chatEdits.js";
 import type {
     Attachment,
     Conversation,
@@ -61,10 +62,11 @@ export class ConversationStore {
         private readonly report: (message: string) => void = () => undefined,
     ) {}
 
-    /** Saved conversations, most recently updated first, as the folder holds them now. */
-    async list(): Promise<ConversationSummary[]> {
+    /** Saved conversations, most recently updated first, as the folder holds them now; with a query, those that match it. */
+    async list(query = ""): Promise<ConversationSummary[]> {
         const all = await this.readAll();
         return all
+            .filter((conversation) => conversationMatches(conversation, query))
             .sort((a, b) => b.updatedAt - a.updatedAt)
             .map(({ id, title, updatedAt, messages }) => ({
                 id,
@@ -257,21 +259,46 @@ export class ConversationStore {
 /**
  * The conversation on disk with this window's version merged in: every message of either, by id;
  * where both have one, this window's version (it is the one being saved); the disk's order first,
- * then this window's messages the disk lacks.
+ * then this window's messages the disk lacks. Messages either side removed (by an edit) stay
+ * removed, and the title renamed last wins.
  */
 export function mergeConversations(onDisk: Conversation, ours: Conversation): Conversation {
     const ourMessages = new Map(ours.messages.map((m) => [m.id, m]));
     const diskIds = new Set(onDisk.messages.map((m) => m.id));
+    const removed = new Set([
+        ...(onDisk.removedMessageIds ?? []),
+        ...(ours.removedMessageIds ?? []),
+    ]);
+    const renamed = (onDisk.titleSetAt ?? 0) > (ours.titleSetAt ?? 0) ? onDisk : ours;
+    const title =
+        renamed.titleSetAt !== undefined
+            ? renamed.title
+            : onDisk.messages.length > 0
+              ? onDisk.title
+              : ours.title;
     return {
         ...ours,
-        title: onDisk.messages.length > 0 ? onDisk.title : ours.title,
+        title,
+        ...(renamed.titleSetAt !== undefined && { titleSetAt: renamed.titleSetAt }),
         createdAt: Math.min(onDisk.createdAt, ours.createdAt),
         updatedAt: Math.max(onDisk.updatedAt, ours.updatedAt),
         messages: [
             ...onDisk.messages.map((m) => ourMessages.get(m.id) ?? m),
             ...ours.messages.filter((m) => !diskIds.has(m.id)),
-        ],
+        ].filter((m) => !removed.has(m.id)),
+        ...(removed.size > 0 && { removedMessageIds: [...removed] }),
     };
+}
+
+/**
+ * Takes what a save returned (other windows' turns, renames and removals merged in) into the live
+ * conversation, keeping its own message objects, which a streaming answer may still be writing to.
+ */
+export function takeInSaved(conversation: Conversation, saved: Conversation): void {
+    const ours = new Map(conversation.messages.map((m) => [m.id, m]));
+    const { messages, ...fields } = saved;
+    Object.assign(conversation, fields);
+    conversation.messages = messages.map((m) => ours.get(m.id) ?? m);
 }
 
 function withoutStorage(stored: StoredConversation): Conversation {
@@ -312,12 +339,21 @@ function parseConversation(value: unknown): StoredConversation {
                 typeof m?.id === "string" &&
                 typeof m.text === "string" &&
                 (m.role === "user" || m.role === "assistant") &&
-                (m.role !== "user" || validAttachments(m.attachments)),
-        );
+                (m.role === "user"
+                    ? validAttachments(m.attachments)
+                    : m.otherVersions === undefined ||
+                      (Array.isArray(m.otherVersions) &&
+                          m.otherVersions.every((v) => typeof v?.text === "string"))),
+        ) &&
+        (c.removedMessageIds === undefined ||
+            (Array.isArray(c.removedMessageIds) &&
+                c.removedMessageIds.every((id) => typeof id === "string")));
     if (!valid) throw new Error("not a conversation");
     for (const message of c.messages) {
-        if (message.role === "assistant" && message.state === "streaming")
-            message.state = "stopped";
+        if (message.role !== "assistant") continue;
+        if (message.state === "streaming") message.state = "stopped";
+        for (const version of message.otherVersions ?? [])
+            if (version.state === "streaming") version.state = "stopped";
     }
     // Files from before revisions were kept count as revision 0.
     return {

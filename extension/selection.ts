@@ -4,6 +4,7 @@
 // attaches: the selection, or a small file whole.
 import * as vscode from "vscode";
 import type { ContextSnippet, EditorContext } from "../media/protocol.js";
+import { PromptDocuments } from "./promptDocuments.js";
 
 /** Larger documents are refused: their text would not fit the model's context anyway. */
 const MAX_DOCUMENT_CHARS = 1_000_000;
@@ -97,7 +98,9 @@ const WHOLE_FILE_CONTEXT_LIMIT = 8 * 1024;
 export function chatContextTarget():
     ContextSnippet | { tooLarge: true; fileName: string } | undefined {
     const editor = vscode.window.activeTextEditor;
-    if (!editor || editor.document.uri.scheme === "output") return undefined;
+    // The model's own prompt (Show Prompt) is not code to ask about.
+    const scheme = editor?.document.uri.scheme;
+    if (!editor || scheme === "output" || scheme === PromptDocuments.scheme) return undefined;
     const document = editor.document;
     const fileName = document.uri.path.split("/").pop() || document.uri.path;
     const base = {

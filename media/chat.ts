@@ -15,6 +15,14 @@ import {
     type WorkspaceSystemPrompt,
 } from "./protocol.js";
 import { createAttachPicker } from "./attachPicker.js";
+import { button, h, icon } from "./dom.js";
+import {
+    answerFooter,
+    handleMessageCommand,
+    queuedMessagesList,
+    startEditing,
+    userActions,
+} from "./messageActions.js";
 import { createRenderer, type CodeAction } from "./render.js";
 
 declare function acquireVsCodeApi(): { postMessage(message: WebviewToHost): void };
@@ -22,36 +30,6 @@ declare function acquireVsCodeApi(): { postMessage(message: WebviewToHost): void
 const vscode = acquireVsCodeApi();
 const renderer = createRenderer(window);
 const post = (message: WebviewToHost) => vscode.postMessage(message);
-
-/** Creates an element with attributes and children (strings become text, never HTML). */
-function h<K extends keyof HTMLElementTagNameMap>(
-    tag: K,
-    attributes: Record<string, string> = {},
-    ...children: Array<Node | string>
-): HTMLElementTagNameMap[K] {
-    const element = document.createElement(tag);
-    for (const [name, value] of Object.entries(attributes)) element.setAttribute(name, value);
-    element.append(...children);
-    return element;
-}
-
-function icon(name: string): HTMLElement {
-    return h("span", { class: `codicon codicon-${name}`, "aria-hidden": "true" });
-}
-
-function button(
-    label: string,
-    iconName: string,
-    attributes: Record<string, string> = {},
-    text?: string,
-): HTMLButtonElement {
-    return h(
-        "button",
-        { type: "button", "aria-label": label, title: label, ...attributes },
-        icon(iconName),
-        ...(text ? [h("span", {}, text)] : []),
-    );
-}
 
 // ---- The page -------------------------------------------------------------------------------
 
@@ -77,10 +55,17 @@ const emptyState = h(
 const historyList = h("ul", { class: "history-list", "aria-label": "Past chats" });
 const historyEmpty = h("p", { class: "hint" }, "No saved chats yet.");
 const historyBack = button("Back to the chat", "arrow-left");
+const historySearch = h("input", {
+    type: "search",
+    class: "history-search",
+    "aria-label": "Search chats by title and text",
+    placeholder: "Search chats",
+});
 const historyPanel = h(
     "section",
     { class: "history", "aria-label": "Chat history", hidden: "" },
     h("header", { class: "history-header" }, historyBack, h("h2", {}, "Chat history")),
+    historySearch,
     historyList,
     historyEmpty,
 );
@@ -122,14 +107,15 @@ const composer = h(
 
 const attachPicker = createAttachPicker({ input, composer, post, h, icon });
 
-const chatPanel = h("div", { class: "chat" }, banner, messageList, composer);
+const queueList = h("ul", { class: "queue", "aria-label": "Queued messages", hidden: "" });
+const chatPanel = h("div", { class: "chat" }, banner, messageList, queueList, composer);
 document.body.append(chatPanel, historyPanel);
 
 // ---- State drawn from the extension -----------------------------------------------------------
 
 let snapshot: ChatSnapshot | undefined;
 /** Rendered messages by id, with the JSON they were rendered from: unchanged messages are reused. */
-const renderedMessages = new Map<string, { source: string; element: HTMLElement }>();
+const renderedMessages = new Map<string, { source: string; last: boolean; element: HTMLElement }>();
 /** Streaming messages that got text since the last frame. */
 const grownMessages = new Set<string>();
 let frameRequested = false;
@@ -148,7 +134,8 @@ function applySnapshot(next: ChatSnapshot): void {
     renderSystemPrompt(next.systemPrompt);
     attachPicker.showAttachments(next.attachments ?? []);
     renderMessages();
-    renderHistory(next.history);
+    renderQueue();
+    renderHistory(next.history, next.historyQuery);
 }
 
 function applyDelta(messageId: string, text: string): void {
@@ -171,7 +158,7 @@ function drawGrownMessages(): void {
         if (!message || !rendered) continue;
         rendered.element.querySelector(".markdown")!.replaceChildren(renderer.render(message.text));
         rendered.element.querySelector(".generating")?.remove();
-        rendered.source = JSON.stringify(message);
+        rendered.source = sourceOf(message, rendered.last);
     }
     grownMessages.clear();
     if (follow) scrollToBottom();
@@ -190,22 +177,46 @@ function scrollToBottom(): void {
 function renderMessages(): void {
     const messages = snapshot?.conversation.messages ?? [];
     const follow = isScrolledToBottom();
-    const elements = messages.map((message) => {
-        const source = JSON.stringify(message);
+    const elements = messages.map((message, i) => {
+        const last = i === messages.length - 1;
+        const source = sourceOf(message, last);
         const cached = renderedMessages.get(message.id);
         if (cached?.source === source) return cached.element;
-        const element = messageElement(message);
-        renderedMessages.set(message.id, { source, element });
+        const element = messageElement(message, last);
+        renderedMessages.set(message.id, { source, last, element });
         return element;
     });
     const shown = new Set(messages.map((m) => m.id));
     for (const id of renderedMessages.keys()) if (!shown.has(id)) renderedMessages.delete(id);
     placeChildren(messageList, elements.length > 0 ? elements : [emptyState]);
     const busy = answering();
-    sendButton.hidden = busy;
+    // While an answer streams, Send queues the message.
+    const sendLabel = busy ? "Queue the message (sent when the answer ends)" : "Send message";
+    sendButton.setAttribute("aria-label", sendLabel);
+    sendButton.title = sendLabel;
     stopButton.hidden = !busy;
     if (follow) scrollToBottom();
 }
+
+/** What a message was rendered from: its content and whether it was the last one (Regenerate). */
+function sourceOf(message: Message, last: boolean): string {
+    return `${last}:${JSON.stringify(message)}`;
+}
+
+function renderQueue(): void {
+    const queued = snapshot?.queued ?? [];
+    queueList.hidden = queued.length === 0;
+    const focused = (document.activeElement as HTMLElement | null)?.closest<HTMLElement>(".queued");
+    queueList.replaceChildren(...queuedMessagesList(queued));
+    // The × just pressed is gone: focus moves to the next one, else back to the composer.
+    if (focused) (queueList.querySelector<HTMLElement>(".queued-remove") ?? input).focus();
+}
+
+queueList.addEventListener("click", (event) => {
+    const remove = (event.target as HTMLElement).closest<HTMLElement>(".queued-remove");
+    const id = remove?.closest<HTMLElement>(".queued")?.dataset.id;
+    if (id) post({ type: "unqueue", id });
+});
 
 /** Puts `children` in `parent` in order, moving only what is out of place (keeps focus where it is). */
 function placeChildren(parent: HTMLElement, children: HTMLElement[]): void {
@@ -221,7 +232,7 @@ function placeChildren(parent: HTMLElement, children: HTMLElement[]): void {
     }
 }
 
-function messageElement(message: Message): HTMLElement {
+function messageElement(message: Message, last: boolean): HTMLElement {
     const author = message.role === "user" ? "You" : "OLMo";
     const article = h("article", {
         class: `message ${message.role}`,
@@ -256,7 +267,12 @@ function messageElement(message: Message): HTMLElement {
         );
     }
     article.append(h("div", { class: "markdown" }, renderer.render(message.text)));
-    if (message.role === "assistant") appendAnswerStatus(article, message);
+    if (message.role === "user") article.append(userActions());
+    if (message.role === "assistant") {
+        appendAnswerStatus(article, message);
+        const footer = answerFooter(message, last);
+        if (footer) article.append(footer);
+    }
     return article;
 }
 
@@ -338,7 +354,10 @@ messageList.addEventListener("click", (event) => {
     if (codeButton) return runCodeAction(codeButton);
     const commandButton = target.closest<HTMLElement>("button[data-command]");
     if (!commandButton || commandButton.closest(".markdown")) return;
-    const messageId = commandButton.closest("article")?.dataset.id;
+    const article = commandButton.closest("article");
+    const messageId = article?.dataset.id;
+    const message = snapshot?.conversation.messages.find((m) => m.id === messageId);
+    if (article && message && handleMessageCommand(commandButton, message, article, post)) return;
     if (commandButton.dataset.command === "retry" && messageId) post({ type: "retry", messageId });
     if (commandButton.dataset.command === "openModelSettings") post({ type: "openModelSettings" });
     if (commandButton.dataset.command === "setUpModel") post({ type: "setUpModel" });
@@ -527,11 +546,16 @@ function renderTokens(tokens: TokenMeter | undefined): void {
 
 // ---- History ---------------------------------------------------------------------------------
 
-function renderHistory(history: ConversationSummary[]): void {
-    const focusedId = (document.activeElement as HTMLElement | null)?.closest<HTMLElement>(
+function renderHistory(history: ConversationSummary[], query: string): void {
+    const focused = (document.activeElement as HTMLElement | null)?.closest<HTMLElement>(
         ".history-list li",
-    )?.dataset.id;
+    );
+    const focusedId = focused?.dataset.id;
     historyEmpty.hidden = history.length > 0;
+    historyEmpty.textContent =
+        query.trim() === "" ? "No saved chats yet." : "No chat matches the search.";
+    // After a reload the extension still filters: the box says by what.
+    if (document.activeElement !== historySearch) historySearch.value = query;
     historyList.replaceChildren(
         ...history.map((chat) => {
             const date = new Date(chat.updatedAt).toLocaleString(undefined, {
@@ -550,11 +574,19 @@ function renderHistory(history: ConversationSummary[]): void {
                 h("span", { class: "history-date" }, date),
             );
             if (chat.id === snapshot?.conversation.id) open.setAttribute("aria-current", "true");
+            const rename = button(`Rename chat "${chat.title}"`, "edit", {
+                class: "history-rename",
+                "data-command": "rename",
+            });
+            const exportChat = button(`Export chat "${chat.title}" as Markdown`, "save-as", {
+                class: "history-export",
+                "data-command": "export",
+            });
             const remove = button(`Delete chat "${chat.title}"`, "trash", {
                 class: "history-delete",
                 "data-command": "delete",
             });
-            return h("li", { "data-id": chat.id }, open, remove);
+            return h("li", { "data-id": chat.id }, open, rename, exportChat, remove);
         }),
     );
     if (focusedId && !historyPanel.hidden) {
@@ -588,16 +620,33 @@ historyList.addEventListener("click", (event) => {
         post({ type: "openChat", id });
         showChat();
     }
+    if (commandButton.dataset.command === "rename") post({ type: "renameChat", id });
+    if (commandButton.dataset.command === "export") post({ type: "exportChat", id });
     if (commandButton.dataset.command === "delete") post({ type: "deleteChat", id });
 });
+historySearch.addEventListener("input", () =>
+    post({ type: "searchHistory", query: historySearch.value }),
+);
 
 // ---- Composer and keyboard --------------------------------------------------------------------
 
+/** Sends the message, or, while an answer streams, queues it (the extension decides, in order). */
 function send(): void {
     const text = input.value;
-    if (text.trim() === "" || answering()) return;
+    if (text.trim() === "") return;
     post({ type: "send", text });
     input.value = "";
+}
+
+/** Up in an empty composer edits the last message the user sent. */
+function editLastUserMessage(): boolean {
+    const lastUser = [...(snapshot?.conversation.messages ?? [])]
+        .reverse()
+        .find((m) => m.role === "user");
+    const article = lastUser && renderedMessages.get(lastUser.id)?.element;
+    if (lastUser?.role !== "user" || !article) return false;
+    startEditing(article, lastUser, post);
+    return true;
 }
 
 composer.addEventListener("submit", (event) => {
@@ -610,6 +659,8 @@ input.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
         send();
+    } else if (event.key === "ArrowUp" && input.value === "" && editLastUserMessage()) {
+        event.preventDefault();
     }
 });
 document.addEventListener("keydown", (event) => {

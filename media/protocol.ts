@@ -56,15 +56,37 @@ export interface UserMessage {
  */
 export type AnswerState = "streaming" | "done" | "stopped" | "truncated" | "failed";
 
-export interface AssistantMessage {
-    id: string;
-    role: "assistant";
+/** What the model did for an answer: prompt tokens, of those taken from the KV cache, and generated. */
+export interface AnswerUsage {
+    promptTokens: number;
+    reusedTokens: number;
+    completionTokens: number;
+}
+
+/** One generated version of an answer (Regenerate makes another). */
+export interface AnswerVersion {
     text: string;
     state: AnswerState;
     /** How many earlier messages the model did not see because they did not fit the context. */
     droppedMessages?: number;
     /** `code` is the extension's error code, e.g. "noModel", "outOfMemory", "crashed". */
     error?: { code: string; message: string };
+    usage?: AnswerUsage;
+    /** Generated with temperature 0: every regeneration gives the same text. */
+    greedy?: boolean;
+}
+
+/**
+ * An answer: its fields are the version on screen, which is the one the conversation continues
+ * from. Other versions (from Regenerate) are kept aside; files from before versions have none.
+ */
+export interface AssistantMessage extends AnswerVersion {
+    id: string;
+    role: "assistant";
+    /** The versions not on screen, in the order they were generated. */
+    otherVersions?: AnswerVersion[];
+    /** Where the version on screen stands among all versions (0-based); absent: 0. */
+    versionIndex?: number;
 }
 
 export type Message = UserMessage | AssistantMessage;
@@ -77,6 +99,13 @@ export interface Conversation {
     createdAt: number;
     updatedAt: number;
     messages: Message[];
+    /** When the title was last set by a rename; the newer title wins when windows merge. */
+    titleSetAt?: number;
+    /**
+     * Ids of messages an edit dropped: a merge with another window's older copy must not bring
+     * them back. Files from before edits have none.
+     */
+    removedMessageIds?: string[];
 }
 
 export interface ConversationSummary {
@@ -136,6 +165,17 @@ export interface ChatSnapshot {
     systemPrompt?: WorkspaceSystemPrompt;
     /** Attached to the next message (the composer's chips). */
     attachments?: Attachment[];
+    /** Messages typed while an answer streams, sent in order when it ends. */
+    queued: QueuedMessage[];
+    /** The history's filter (title and text), as the extension applied it to `history`. */
+    historyQuery: string;
+}
+
+export interface QueuedMessage {
+    id: string;
+    text: string;
+    /** The composer's chips when it was queued: they go with this message, not the next one typed. */
+    attachments?: Attachment[];
 }
 
 /** Extension -> webview. */
@@ -158,9 +198,23 @@ export type HostToWebview =
 export type WebviewToHost =
     /** The script has loaded: answered with a snapshot. */
     | { type: "ready" }
+    /** Sent now, or queued while an answer streams. */
     | { type: "send"; text: string }
+    | { type: "unqueue"; id: string }
     | { type: "stop" }
     | { type: "retry"; messageId: string }
+    /** Replaces a user message's text and drops the turns after it, then answers again. */
+    | { type: "editMessage"; messageId: string; text: string }
+    /** Another version of the last answer. */
+    | { type: "regenerate"; messageId: string }
+    | { type: "showVersion"; messageId: string; index: number }
+    /** The answer's whole text, as Markdown, to the clipboard. */
+    | { type: "copyAnswer"; messageId: string }
+    /** Opens the exact prompt the model saw for this answer in a read-only editor. */
+    | { type: "showPrompt"; messageId: string }
+    | { type: "renameChat"; id: string }
+    | { type: "exportChat"; id: string }
+    | { type: "searchHistory"; query: string }
     | { type: "newChat" }
     | { type: "openChat"; id: string }
     | { type: "deleteChat"; id: string }
@@ -186,30 +240,40 @@ export type WebviewToHost =
     | { type: "removeAttachment"; id: string };
 
 /** The fields of each webview message, so the extension can check what arrives before acting on it. */
-const webviewMessageFields: { [T in WebviewToHost["type"]]: Record<string, "string" | "boolean"> } =
-    {
-        ready: {},
-        send: { text: "string" },
-        stop: {},
-        retry: { messageId: "string" },
-        newChat: {},
-        openChat: { id: "string" },
-        deleteChat: { id: "string" },
-        setContextEnabled: { enabled: "boolean" },
-        copyCode: { code: "string" },
-        insertCode: { code: "string" },
-        applyCode: { code: "string" },
-        openLink: { href: "string" },
-        openModelSettings: {},
-        openSystemPromptSetting: {},
-        setUpModel: {},
-        restartModel: {},
-        showLog: {},
-        attachQuery: { query: "string" },
-        attach: { suggestionId: "string" },
-        attachUris: { uriList: "string" },
-        removeAttachment: { id: "string" },
-    };
+const webviewMessageFields: {
+    [T in WebviewToHost["type"]]: Record<string, "string" | "boolean" | "number">;
+} = {
+    ready: {},
+    send: { text: "string" },
+    unqueue: { id: "string" },
+    stop: {},
+    retry: { messageId: "string" },
+    editMessage: { messageId: "string", text: "string" },
+    regenerate: { messageId: "string" },
+    showVersion: { messageId: "string", index: "number" },
+    copyAnswer: { messageId: "string" },
+    showPrompt: { messageId: "string" },
+    renameChat: { id: "string" },
+    exportChat: { id: "string" },
+    searchHistory: { query: "string" },
+    newChat: {},
+    openChat: { id: "string" },
+    deleteChat: { id: "string" },
+    setContextEnabled: { enabled: "boolean" },
+    copyCode: { code: "string" },
+    insertCode: { code: "string" },
+    applyCode: { code: "string" },
+    openLink: { href: "string" },
+    openModelSettings: {},
+    openSystemPromptSetting: {},
+    setUpModel: {},
+    restartModel: {},
+    showLog: {},
+    attachQuery: { query: "string" },
+    attach: { suggestionId: "string" },
+    attachUris: { uriList: "string" },
+    removeAttachment: { id: "string" },
+};
 
 /** True when `value` is a well-formed webview message (the webview renders untrusted model text). */
 export function isWebviewToHost(value: unknown): value is WebviewToHost {

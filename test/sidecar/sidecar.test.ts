@@ -289,6 +289,46 @@ describe("sidecar: the real process over stdio", () => {
         assert.equal(cold.result.usage.promptTokens, two.result.usage.promptTokens);
     });
 
+    test("an edited second turn reuses the unchanged prefix: fewer tokens evaluated than from scratch", async (t) => {
+        const first = [user("Plan a small vegetable garden for a sunny balcony.")];
+        const one = await sidecar.chat({
+            conversationId: "edit",
+            messages: first,
+            sampling: { ...greedy, maxTokens: 32 },
+        });
+        const history = [...first, { role: "assistant" as const, content: one.result.text }];
+        await sidecar.chat({
+            conversationId: "edit",
+            messages: [...history, user("Which herbs grow best in pots on it?")],
+            sampling: { ...greedy, maxTokens: 32 },
+        });
+        // The chat view's Edit: the second question replaced, its answer dropped, asked again.
+        const edited = [...history, user("Which vegetables need the least water there?")];
+        const again = await sidecar.chat({
+            conversationId: "edit",
+            messages: edited,
+            sampling: { ...greedy, maxTokens: 32 },
+        });
+        const scratch = await sidecar.chat({
+            conversationId: "edit-scratch",
+            messages: edited,
+            sampling: { ...greedy, maxTokens: 32 },
+        });
+        const evaluated = (usage: { promptTokens: number; reusedTokens: number }) =>
+            usage.promptTokens - usage.reusedTokens;
+        t.diagnostic(
+            `edited second turn: ${again.result.usage.promptTokens} prompt tokens, ${again.result.usage.reusedTokens} reused, ` +
+                `${evaluated(again.result.usage)} evaluated; from scratch: ${evaluated(scratch.result.usage)} evaluated`,
+        );
+        assert.equal(again.result.usage.promptTokens, scratch.result.usage.promptTokens);
+        assert.equal(scratch.result.usage.reusedTokens, 0);
+        assert.ok(
+            again.result.usage.reusedTokens >= one.result.usage.promptTokens,
+            `the edit reused ${again.result.usage.reusedTokens} tokens; the first prompt had ${one.result.usage.promptTokens}`,
+        );
+        assert.ok(evaluated(again.result.usage) < evaluated(scratch.result.usage));
+    });
+
     test("countTokens and formatPrompt use the real tokenizer and template", async () => {
         const messages = [
             { role: "system" as const, content: "Be brief." },

@@ -289,6 +289,8 @@ function openView() {
         model: { kind: "ready", name: "tiny", contextSize: 4096 },
         context: { enabled: false },
         tokens: { tokens: 120, contextSize: 4096 },
+        queued: [],
+        historyQuery: "",
     };
     receive({ type: "snapshot", snapshot });
     const input = document.querySelector("textarea")!;

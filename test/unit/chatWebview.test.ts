@@ -73,6 +73,8 @@ function snapshotWith(messages: Message[], overrides: Partial<ChatSnapshot> = {}
         model: { kind: "ready", name: "tiny", contextSize: 4096 },
         context: { enabled: false },
         tokens: { tokens: 120, contextSize: 4096 },
+        queued: [],
+        historyQuery: "",
         ...overrides,
     };
 }
@@ -234,12 +236,19 @@ describe("unit: chat webview", () => {
                 { id: "a2", role: "assistant", text: "", state: "streaming" },
             ]),
         });
-        assert.equal(view.$(".send").hidden, true);
         assert.equal(view.$(".stop").hidden, false);
+        assert.equal(
+            view.$(".send").getAttribute("aria-label"),
+            "Queue the message (sent when the answer ends)",
+        );
         input.value = "while answering";
         key(view, input, { key: "Enter" });
-        assert.equal(view.posted.length, 2, "no second message while one is answered");
-        assert.equal(input.value, "while answering", "the draft is kept");
+        assert.deepEqual(
+            view.posted.at(-1),
+            { type: "send", text: "while answering" },
+            "the extension queues it",
+        );
+        assert.equal(input.value, "");
         key(view, input, { key: "Escape" });
         assert.deepEqual(view.posted.at(-1), { type: "stop" });
         view.posted.length = 0;
@@ -427,5 +436,150 @@ describe("unit: chat webview", () => {
         key(view, view.document.body, { key: "Escape" });
         assert.equal(view.$(".history").hidden, true);
         assert.equal(view.document.activeElement, view.$("textarea"));
+    });
+
+    test("Edit turns a sent message into an editor in place: Enter resends it, Escape cancels", () => {
+        const view = openView();
+        view.receive({ type: "snapshot", snapshot: snapshotWith([question, answer]) });
+        view.posted.length = 0;
+        const edit = view.$('article[data-id="u1"] [data-command="edit"]');
+        assert.equal(edit.getAttribute("aria-label"), "Edit this message and send it again");
+        edit.click();
+        const editor = view.$('article[data-id="u1"] .edit-box textarea') as HTMLTextAreaElement;
+        assert.equal(editor.value, "How do I sort?");
+        assert.equal(view.document.activeElement, editor);
+        assert.equal(view.$('article[data-id="u1"] .markdown').hidden, true);
+        key(view, editor, { key: "Escape" });
+        assert.equal(view.document.querySelector(".edit-box"), null, "Escape cancels");
+        assert.equal(view.$('article[data-id="u1"] .markdown').hidden, false);
+        assert.deepEqual(view.posted, [], "nothing is sent and the answer is not stopped");
+        assert.equal(view.document.activeElement, edit, "focus goes back to Edit");
+
+        edit.click();
+        const again = view.$(".edit-box textarea") as HTMLTextAreaElement;
+        again.value = "How do I sort in reverse?";
+        key(view, again, { key: "Enter" });
+        assert.deepEqual(view.posted, [
+            { type: "editMessage", messageId: "u1", text: "How do I sort in reverse?" },
+        ]);
+    });
+
+    test("Up in an empty composer edits the last message sent; with text it moves the caret", () => {
+        const later: Message = { id: "u2", role: "user", text: "And in reverse?" };
+        const view = openView();
+        view.receive({
+            type: "snapshot",
+            snapshot: snapshotWith([question, answer, later, { ...answer, id: "a2" }]),
+        });
+        const input = view.$("textarea") as HTMLTextAreaElement;
+        input.value = "draft";
+        key(view, input, { key: "ArrowUp" });
+        assert.equal(view.document.querySelector(".edit-box"), null);
+        input.value = "";
+        key(view, input, { key: "ArrowUp" });
+        const editor = view.$('article[data-id="u2"] .edit-box textarea') as HTMLTextAreaElement;
+        assert.equal(editor.value, "And in reverse?");
+        assert.equal(view.document.activeElement, editor);
+    });
+
+    test("only the last answer offers Regenerate; copy, prompt and the version switcher post their requests", () => {
+        const first: Message = { ...answer, id: "a0" };
+        const versioned: Message = {
+            id: "a1",
+            role: "assistant",
+            text: "second version",
+            state: "done",
+            otherVersions: [{ text: "first version", state: "done" }],
+            versionIndex: 1,
+            usage: { promptTokens: 40, reusedTokens: 30, completionTokens: 5 },
+        };
+        const view = openView();
+        view.receive({
+            type: "snapshot",
+            snapshot: snapshotWith([{ ...question, id: "u0" }, first, question, versioned]),
+        });
+        assert.equal(
+            view.document.querySelector('[data-id="a0"] [data-command="regenerate"]'),
+            null,
+        );
+        assert.equal(view.$('[data-id="a1"] .version-label').textContent, "2/2");
+        assert.equal((view.$('[data-id="a1"] .version-next') as HTMLButtonElement).disabled, true);
+        assert.equal(
+            view.$('[data-id="a1"] .usage').textContent,
+            "40 prompt tokens (30 reused, 10 evaluated) · 5 generated",
+        );
+        assert.equal(view.document.querySelector(".greedy-note"), null);
+        view.posted.length = 0;
+        view.$('[data-id="a1"] .version-previous').click();
+        view.$('[data-id="a1"] [data-command="regenerate"]').click();
+        view.$('[data-id="a1"] [data-command="copyAnswer"]').click();
+        view.$('[data-id="a1"] [data-command="showPrompt"]').click();
+        assert.deepEqual(view.posted, [
+            { type: "showVersion", messageId: "a1", index: 0 },
+            { type: "regenerate", messageId: "a1" },
+            { type: "copyAnswer", messageId: "a1" },
+            { type: "showPrompt", messageId: "a1" },
+        ]);
+
+        view.receive({
+            type: "snapshot",
+            snapshot: snapshotWith([question, { ...versioned, greedy: true }]),
+        });
+        assert.match(view.$(".greedy-note").textContent ?? "", /Greedy settings.*the same answer/);
+    });
+
+    test("queued messages are listed with a labelled remove button", () => {
+        const view = openView();
+        view.receive({
+            type: "snapshot",
+            snapshot: snapshotWith(
+                [question, { id: "a2", role: "assistant", text: "", state: "streaming" }],
+                {
+                    queued: [
+                        { id: "q1", text: "first queued" },
+                        { id: "q2", text: "second queued" },
+                    ],
+                },
+            ),
+        });
+        const items = view.document.querySelectorAll(".queue .queued");
+        assert.deepEqual(
+            [...items].map((li) => li.querySelector(".queued-text")?.textContent),
+            ["first queued", "second queued"],
+        );
+        const remove = items[1].querySelector(".queued-remove") as HTMLElement;
+        assert.equal(
+            remove.getAttribute("aria-label"),
+            'Remove the queued message "second queued"',
+        );
+        view.posted.length = 0;
+        remove.click();
+        assert.deepEqual(view.posted, [{ type: "unqueue", id: "q2" }]);
+        view.receive({ type: "snapshot", snapshot: snapshotWith([question, answer]) });
+        assert.equal(view.$(".queue").hidden, true);
+    });
+
+    test("the history has a search box, and Rename and Export on each chat", () => {
+        const view = openView();
+        view.receive({ type: "snapshot", snapshot: snapshotWith([question, answer]) });
+        view.receive({ type: "showHistory" });
+        view.posted.length = 0;
+        const search = view.$(".history-search") as HTMLInputElement;
+        assert.equal(search.getAttribute("aria-label"), "Search chats by title and text");
+        search.value = "sort";
+        search.dispatchEvent(new view.window.Event("input", { bubbles: true }));
+        const item = view.document.querySelectorAll(".history-list li")[1];
+        (item.querySelector(".history-rename") as HTMLElement).click();
+        (item.querySelector(".history-export") as HTMLElement).click();
+        assert.deepEqual(view.posted, [
+            { type: "searchHistory", query: "sort" },
+            { type: "renameChat", id: "c0" },
+            { type: "exportChat", id: "c0" },
+        ]);
+        view.receive({
+            type: "snapshot",
+            snapshot: snapshotWith([question, answer], { history: [], historyQuery: "zzz" }),
+        });
+        assert.equal(view.$(".history .hint").textContent, "No chat matches the search.");
     });
 });

@@ -21,6 +21,15 @@ describe("unit: webview protocol", () => {
             { type: "setUpModel" },
             { type: "restartModel" },
             { type: "showLog" },
+            { type: "unqueue", id: "q1" },
+            { type: "editMessage", messageId: "m1", text: "edited" },
+            { type: "regenerate", messageId: "m1" },
+            { type: "showVersion", messageId: "m1", index: 0 },
+            { type: "copyAnswer", messageId: "m1" },
+            { type: "showPrompt", messageId: "m1" },
+            { type: "renameChat", id: "c1" },
+            { type: "exportChat", id: "c1" },
+            { type: "searchHistory", query: "" },
         ];
         for (const message of messages)
             assert.ok(isWebviewToHost(message), JSON.stringify(message));
@@ -37,6 +46,8 @@ describe("unit: webview protocol", () => {
             { type: "__proto__" },
             { type: "send" },
             { type: "send", text: 5 },
+            { type: "showVersion", messageId: "m1", index: "1" },
+            { type: "editMessage", messageId: "m1" },
             { type: "setContextEnabled", enabled: "yes" },
             { type: "openLink", href: ["https://example.org"] },
         ]) {
