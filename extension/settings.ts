@@ -7,7 +7,7 @@ import {
     DEFAULT_TEMPERATURE,
     DEFAULT_TOP_P,
 } from "../sidecar/defaults.js";
-import type { GpuChoice, LoadParams, Sampling } from "../sidecar/protocol.js";
+import type { GpuChoice, LoadParams, LocalLoadParams, Sampling } from "../sidecar/protocol.js";
 
 const SECTION = "olmo";
 
@@ -17,7 +17,7 @@ function machineValue<T>(key: string, fallback: T): T {
 }
 
 /** The load parameters from settings, or undefined when no model file is configured. */
-export function loadParamsFromSettings(): LoadParams | undefined {
+export function loadParamsFromSettings(): LocalLoadParams | undefined {
     const modelPath = machineValue("modelPath", "").trim();
     if (!modelPath) return undefined;
     const gpuLayers = machineValue<string | number>("gpuLayers", "auto");

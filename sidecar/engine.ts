@@ -49,7 +49,7 @@ import type {
     ChatResult,
     FormatPromptResult,
     GpuChoice,
-    LoadParams,
+    LocalLoadParams,
     ModelInfo,
     Sampling,
     SidecarState,
@@ -94,7 +94,7 @@ export class Engine {
     }
 
     /** Loads are serialized; a new load replaces the current model. */
-    load(params: LoadParams): Promise<ModelInfo> {
+    load(params: LocalLoadParams): Promise<ModelInfo> {
         const run = this.loadChain.then(
             () => this.loadNow(params),
             () => this.loadNow(params),
@@ -121,7 +121,7 @@ export class Engine {
         this.setState({ state: "idle" });
     }
 
-    private async loadNow(params: LoadParams): Promise<ModelInfo> {
+    private async loadNow(params: LocalLoadParams): Promise<ModelInfo> {
         await this.unload();
         try {
             const info = await this.loadFile(params);
@@ -134,7 +134,7 @@ export class Engine {
         }
     }
 
-    private async loadFile(params: LoadParams): Promise<ModelInfo> {
+    private async loadFile(params: LocalLoadParams): Promise<ModelInfo> {
         const { modelPath } = params;
         const header = await checkModelFile(modelPath);
         const format = fileChatFormat(header, modelPath);
@@ -200,7 +200,7 @@ export class Engine {
      */
     private async fitInMemory(
         llama: Llama,
-        params: LoadParams,
+        params: LocalLoadParams,
         header: ModelHeader,
         threads: number,
     ): Promise<{ model: LlamaModel; context: LlamaContext; fallback?: string }> {

@@ -19,6 +19,7 @@ import { RewriteCodeStream } from "./rewriteOutput.js";
 import type { Engine } from "./engine.js";
 import { errorText, SidecarError } from "./errors.js";
 import {
+    isServerLoad,
     PROTOCOL_VERSION,
     type Backend,
     type ChatDelta,
@@ -87,7 +88,7 @@ function handle<M extends RequestMethod>(
             return await handler(checkParams(method, args.length > 1 ? args : args[0]), token);
         } catch (error) {
             if (error instanceof SidecarError)
-                return new ResponseError(error.rpcCode, error.message, { code: error.code });
+                return new ResponseError(error.rpcCode, error.message, error.data);
             log(`${method} failed: ${error instanceof Error ? error.stack : String(error)}`);
             return new ResponseError(-32603, `Internal error in ${method}: ${errorText(error)}`);
         }
@@ -151,7 +152,11 @@ connection.onInitialize(() => {
 
 declare const NODE_LLAMA_CPP_VERSION: string; // injected by the build
 
-handle("olmo/load", async (params) => (await getEngine()).load(params));
+handle("olmo/load", async (params) => {
+    if (isServerLoad(params))
+        throw new SidecarError("serverUnsupported", "Team servers are not supported yet.");
+    return (await getEngine()).load(params);
+});
 handle("olmo/unload", async () => {
     await (await getEngine()).unload();
     return null;
