@@ -21,6 +21,8 @@ describe("unit: webview protocol", () => {
             { type: "setUpModel" },
             { type: "restartModel" },
             { type: "showLog" },
+            { type: "setServerApiKey" },
+            { type: "openServerSettings" },
         ];
         for (const message of messages)
             assert.ok(isWebviewToHost(message), JSON.stringify(message));
