@@ -1,0 +1,140 @@
+// llama.cpp's llama-server for the server tests and bench:server: built once (CPU only) from the
+// llama.cpp source node-llama-cpp ships, into a fixed folder of the test cache next to
+// code-server (~/.cache/olmo-local/llama-server-<tag>/), and started on 127.0.0.1 on a free port.
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { cacheRoot } from "../e2e/codeserver.js";
+import { cloneLlamaCpp, llamaCppTag } from "./llamaCppSource.js";
+
+const log = (line: string) => process.stderr.write(`[llama-server] ${line}\n`);
+
+export function llamaServerDir(): string {
+    return join(cacheRoot(), `llama-server-${llamaCppTag()}`);
+}
+
+/**
+ * The llama-server binary, built first when the cache lacks it (about 15 minutes on 2 cores;
+ * under `nice`, as everything heavy here). The build's own folder is kept for an interrupted
+ * build to resume; the binary is moved into place only when it is complete.
+ */
+export function ensureLlamaServer(): string {
+    const dir = llamaServerDir();
+    const binary = join(dir, "llama-server");
+    if (existsSync(binary)) return binary;
+    const started = performance.now();
+    mkdirSync(dir, { recursive: true });
+    const source = join(dir, "source");
+    if (!existsSync(join(source, "CMakeLists.txt"))) {
+        rmSync(source, { recursive: true, force: true });
+        log(`llama.cpp ${llamaCppTag()}: cloning node-llama-cpp's git bundle`);
+        cloneLlamaCpp(source, log);
+    }
+    const build = join(dir, "build");
+    const run = (args: string[]) =>
+        execFileSync("nice", ["-n", "19", "cmake", ...args], {
+            stdio: ["ignore", "inherit", "inherit"],
+        });
+    run([
+        "-S",
+        source,
+        "-B",
+        build,
+        "-DCMAKE_BUILD_TYPE=Release",
+        "-DLLAMA_CURL=OFF",
+        "-DGGML_NATIVE=ON",
+        "-DBUILD_SHARED_LIBS=OFF",
+        "-DLLAMA_BUILD_TESTS=OFF",
+        "-DLLAMA_BUILD_EXAMPLES=OFF",
+        "-DLLAMA_BUILD_SERVER=ON",
+    ]);
+    run(["--build", build, "--target", "llama-server", "-j2"]);
+    renameSync(join(build, "bin", "llama-server"), binary);
+    log(`built in ${((performance.now() - started) / 1000).toFixed(0)} s: ${binary}`);
+    return binary;
+}
+
+export async function freePort(): Promise<number> {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const address = server.address();
+    await new Promise((resolve) => server.close(resolve));
+    if (address === null || typeof address === "string") throw new Error("no port");
+    return address.port;
+}
+
+export interface LlamaServerOptions {
+    model: string;
+    /** Parallel slots (`--parallel`); each gets contextSize / parallel tokens of context. */
+    parallel?: number;
+    /** Total context (`--ctx-size`) over all slots. */
+    contextSize?: number;
+    apiKey?: string;
+    threads?: number;
+    /** The model id the server answers to (`--alias`). */
+    alias?: string;
+}
+
+export interface RunningLlamaServer {
+    url: string;
+    process: ChildProcess;
+    /** The server's log so far (stderr and stdout). */
+    output(): string;
+    stop(): Promise<void>;
+}
+
+/** Starts llama-server on 127.0.0.1 on a free port and resolves once `/health` answers 200. */
+export async function startLlamaServer(options: LlamaServerOptions): Promise<RunningLlamaServer> {
+    const binary = ensureLlamaServer();
+    const port = await freePort();
+    const args = [
+        "--model",
+        options.model,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        String(port),
+        "--parallel",
+        String(options.parallel ?? 1),
+        "--ctx-size",
+        String(options.contextSize ?? 4096 * (options.parallel ?? 1)),
+        "--threads",
+        String(options.threads ?? 1),
+        "--no-webui",
+        ...(options.alias ? ["--alias", options.alias] : []),
+        ...(options.apiKey ? ["--api-key", options.apiKey] : []),
+    ];
+    const child = spawn(binary, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    const collect = (chunk: Buffer) => {
+        output = (output + chunk.toString()).slice(-200_000);
+    };
+    child.stdout.on("data", collect);
+    child.stderr.on("data", collect);
+    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    const url = `http://127.0.0.1:${port}`;
+    const server: RunningLlamaServer = {
+        url,
+        process: child,
+        output: () => output,
+        async stop() {
+            if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+            await exited;
+        },
+    };
+    // /health answers 503 while the model loads and refuses connections before it listens.
+    for (;;) {
+        const early = await Promise.race([
+            exited.then((code) => ({ code })),
+            fetch(`${url}/health`).then(
+                (r) => ({ status: r.status }),
+                () => ({ status: 0 }),
+            ),
+        ]);
+        if ("code" in early)
+            throw new Error(`llama-server exited with ${early.code}:\n${output.slice(-4000)}`);
+        if (early.status === 200) return server;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+}
