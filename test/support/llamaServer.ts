@@ -2,9 +2,18 @@
 // llama.cpp source node-llama-cpp ships, into a fixed folder of the test cache next to
 // code-server (~/.cache/olmo-local/llama-server-<tag>/), and started on 127.0.0.1 on a free port.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
+import {
+    existsSync,
+    mkdirSync,
+    openSync,
+    readFileSync,
+    renameSync,
+    rmSync,
+    writeFileSync,
+} from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { cacheRoot } from "../e2e/codeserver.js";
 import { cloneLlamaCpp, llamaCppTag } from "./llamaCppSource.js";
 
@@ -15,14 +24,81 @@ export function llamaServerDir(): string {
 }
 
 /**
- * The llama-server binary, built first when the cache lacks it (about 15 minutes on 2 cores;
- * under `nice`, as everything heavy here). The build's own folder is kept for an interrupted
- * build to resume; the binary is moved into place only when it is complete.
+ * Starts the build in the background when the cache lacks the binary (test/prepare.ts: the build
+ * then overlaps the tests that come before the server tests), logging to build.log in the folder.
+ * Returns false when the binary is already there.
  */
-export function ensureLlamaServer(): string {
+export function startLlamaServerBuild(): boolean {
+    const dir = llamaServerDir();
+    if (existsSync(join(dir, "llama-server")) || buildRunning(dir) !== undefined) return false;
+    mkdirSync(dir, { recursive: true });
+    const logFile = openSync(join(dir, "build.log"), "w");
+    const child = spawn(
+        "nice",
+        [
+            "-n",
+            "19",
+            process.execPath,
+            "--import",
+            "tsx",
+            fileURLToPath(import.meta.url),
+            "--build",
+        ],
+        { detached: true, stdio: ["ignore", logFile, logFile] },
+    );
+    child.unref();
+    writeFileSync(join(dir, "build.pid"), String(child.pid));
+    return true;
+}
+
+/** The pid of a background build still running, if any. */
+function buildRunning(dir: string): number | undefined {
+    const pid = Number(readFileSafe(join(dir, "build.pid")));
+    if (!Number.isSafeInteger(pid) || pid <= 0) return undefined;
+    try {
+        process.kill(pid, 0);
+        return pid;
+    } catch {
+        return undefined;
+    }
+}
+
+function readFileSafe(path: string): string {
+    try {
+        return readFileSync(path, "utf8");
+    } catch {
+        return "";
+    }
+}
+
+/**
+ * The llama-server binary: the cached one, the one a background build (startLlamaServerBuild) is
+ * making, once it ends, or one built here and now.
+ */
+export async function ensureLlamaServer(): Promise<string> {
     const dir = llamaServerDir();
     const binary = join(dir, "llama-server");
     if (existsSync(binary)) return binary;
+    const pid = buildRunning(dir);
+    if (pid !== undefined) {
+        log(`waiting for the background build (pid ${pid}, log ${join(dir, "build.log")})`);
+        while (buildRunning(dir) === pid) await new Promise((resolve) => setTimeout(resolve, 1000));
+        if (existsSync(binary)) return binary;
+        throw new Error(
+            `the background llama-server build failed:\n${readFileSafe(join(dir, "build.log")).slice(-4000)}`,
+        );
+    }
+    buildLlamaServer();
+    return binary;
+}
+
+/**
+ * Builds llama-server (about 15 minutes on 2 cores; under `nice`, as everything heavy here). The
+ * build folder is kept for an interrupted build to resume; the binary is moved into place only
+ * when it is complete.
+ */
+function buildLlamaServer(): void {
+    const dir = llamaServerDir();
     const started = performance.now();
     mkdirSync(dir, { recursive: true });
     const source = join(dir, "source");
@@ -32,11 +108,11 @@ export function ensureLlamaServer(): string {
         cloneLlamaCpp(source, log);
     }
     const build = join(dir, "build");
-    const run = (args: string[]) =>
+    const cmake = (args: string[]) =>
         execFileSync("nice", ["-n", "19", "cmake", ...args], {
             stdio: ["ignore", "inherit", "inherit"],
         });
-    run([
+    cmake([
         "-S",
         source,
         "-B",
@@ -49,10 +125,19 @@ export function ensureLlamaServer(): string {
         "-DLLAMA_BUILD_EXAMPLES=OFF",
         "-DLLAMA_BUILD_SERVER=ON",
     ]);
-    run(["--build", build, "--target", "llama-server", "-j2"]);
-    renameSync(join(build, "bin", "llama-server"), binary);
-    log(`built in ${((performance.now() - started) / 1000).toFixed(0)} s: ${binary}`);
-    return binary;
+    cmake(["--build", build, "--target", "llama-server", "-j2"]);
+    renameSync(join(build, "bin", "llama-server"), join(dir, "llama-server"));
+    log(
+        `built in ${((performance.now() - started) / 1000).toFixed(0)} s: ${join(dir, "llama-server")}`,
+    );
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv.includes("--build")) {
+    try {
+        buildLlamaServer();
+    } finally {
+        rmSync(join(llamaServerDir(), "build.pid"), { force: true });
+    }
 }
 
 export async function freePort(): Promise<number> {
@@ -86,7 +171,7 @@ export interface RunningLlamaServer {
 
 /** Starts llama-server on 127.0.0.1 on a free port and resolves once `/health` answers 200. */
 export async function startLlamaServer(options: LlamaServerOptions): Promise<RunningLlamaServer> {
-    const binary = ensureLlamaServer();
+    const binary = await ensureLlamaServer();
     const port = await freePort();
     const args = [
         "--model",
