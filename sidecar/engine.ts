@@ -36,6 +36,7 @@ import {
 import { errorText, isMemoryError, SidecarError } from "./errors.js";
 import { affordableSequences, SWA_FULL_CACHE } from "./fitEstimate.js";
 import { checkModelFile, type ModelHeader } from "./modelFiles.js";
+import type { ModelEngine } from "./modelEngine.js";
 import { SavedStates } from "./savedStates.js";
 import { DEFAULT_SEQUENCES, RequestScheduler, type CancelSignal, type Slot } from "./scheduler.js";
 import {
@@ -72,7 +73,7 @@ export interface EngineEvents {
     log(message: string): void;
 }
 
-export class Engine {
+export class Engine implements ModelEngine {
     private readonly llamas = new Map<GpuChoice, Promise<Llama>>();
     private loaded?: Loaded;
     private loadChain: Promise<unknown> = Promise.resolve();
