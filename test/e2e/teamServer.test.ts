@@ -49,9 +49,9 @@ async function chatOneTurn(vscode: VSCodeSession, text: string): Promise<string>
     return shown;
 }
 
-/** Completion requests the server has logged so far. */
+/** Generations the server has run so far (one slot task each; tokenizing takes none). */
 function completionsServed(server: RunningLlamaServer): number {
-    return server.output().match(/POST \/(v1\/)?completions? /g)?.length ?? 0;
+    return server.output().match(/launch_slot_: .*processing task/g)?.length ?? 0;
 }
 
 forEachVSCode((vs) =>
@@ -93,7 +93,7 @@ forEachVSCode((vs) =>
                             (await item.getAttribute("aria-label")) ?? "",
                             new RegExp(host),
                         );
-                        await vscode.screenshot("team-server-chat");
+                        await vscode.screenshot(`team-server-chat-${vs.label}`);
                     });
                     await step("the server, not this machine, ran the model", async () => {
                         assert.ok(
