@@ -1,7 +1,8 @@
 // A team server in a real VS Code: llama.cpp's llama-server (built into the test cache by
 // test/prepare.ts) on 127.0.0.1 with the tiny generated model. With olmo.server.url in the
 // machine's settings, a chat turn in the view is answered by the server and the status bar says
-// "OLMo on 127.0.0.1:<port>". On first use, "Use a team server…" checks the URL as typed, asks the
+// "OLMo on 127.0.0.1:<port>"; when the server goes away, the failed answer names it and opens the
+// server's settings. On first use, "Use a team server…" checks the URL as typed, asks the
 // API key (hidden), and a refused key says so with Set API Key, which fixes it.
 // Run: node --import tsx --test test/e2e/teamServer.test.ts (after `node --import tsx test/prepare.ts`).
 import { after, before, describe, test } from "node:test";
@@ -103,6 +104,35 @@ forEachVSCode((vs) =>
                         const log = await vscode.extensionLog(OLMO_LOG);
                         assert.doesNotMatch(log, /loaded .* on (cpu|cuda|vulkan|metal)/);
                     });
+                    await step(
+                        "the server gone: the answer names it and offers its settings",
+                        async () => {
+                            await open.stop();
+                            const chat = vscode.webview(EXTENSION_ID);
+                            await send(chat, "Are you still there?");
+                            await answerFinished(chat);
+                            const failed = chat
+                                .locator("article.assistant")
+                                .last()
+                                .locator(".error-box");
+                            await failed.waitFor();
+                            assert.match(
+                                (await failed.textContent()) ?? "",
+                                new RegExp(`OLMo server at ${host.replace(/\./g, "\\.")}`),
+                            );
+                            await vscode.screenshot(`team-server-unreachable-${vs.label}`);
+                            await failed
+                                .locator('button[data-command="openServerSettings"]')
+                                .click();
+                            await vscode.page
+                                .locator(".settings-editor .setting-item-contents", {
+                                    hasText:
+                                        "A team server to run the model instead of this machine",
+                                })
+                                .first()
+                                .waitFor();
+                        },
+                    );
                 },
             );
         });
