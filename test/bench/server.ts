@@ -17,7 +17,7 @@ const { values } = parseArgs({
     options: {
         shape: { type: "string", default: "small" },
         users: { type: "string", default: "1,4,8" },
-        threads: { type: "string", default: "2" },
+        threads: { type: "string", default: "1" },
         "prompt-words": { type: "string", default: "150" },
         "decode-tokens": { type: "string", default: "64" },
     },
