@@ -12,8 +12,9 @@ const step = async <T>(label: string, run: () => Promise<T> | T): Promise<T> => 
     return result;
 };
 
-// First, so that it overlaps everything after it: the server tests wait for it (llamaServer.ts).
-if (startLlamaServerBuild())
+// `npm test` only (--llama-server), and first, so that it overlaps everything after it: the server
+// tests wait for it (llamaServer.ts). Elsewhere a server test or bench:server builds it when missing.
+if (process.argv.includes("--llama-server") && startLlamaServerBuild())
     console.log(
         `prepare: llama-server is building in the background (${llamaServerDir()}/build.log)`,
     );

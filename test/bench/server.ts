@@ -17,7 +17,7 @@ const { values } = parseArgs({
     options: {
         shape: { type: "string", default: "small" },
         users: { type: "string", default: "1,4,8" },
-        threads: { type: "string", default: "2" },
+        threads: { type: "string", default: "1" },
         "prompt-words": { type: "string", default: "150" },
         "decode-tokens": { type: "string", default: "64" },
     },
@@ -54,8 +54,9 @@ async function runUsers(sidecar: SidecarProcess, users: number, tag: string): Pr
                 .chat({
                     conversationId: `${tag}-${users}-${user}`,
                     messages: [{ role: "user", content: question(user) }],
-                    // "~" outweighs every other token: each answer runs to the limit.
-                    sampling: { temperature: 0, maxTokens: decodeTokens, tokenBias: { "~": 100 } },
+                    // Greedy without "~", after which the generated model ends the text: each
+                    // answer runs to the limit.
+                    sampling: { temperature: 0, maxTokens: decodeTokens, tokenBias: { "~": -100 } },
                 })
                 .then(({ result }) => result),
         ),
