@@ -2,7 +2,7 @@
 // test/prepare.ts) on 127.0.0.1 with the tiny generated model. With olmo.server.url in the
 // machine's settings, a chat turn in the view is answered by the server and the status bar says
 // "OLMo on 127.0.0.1:<port>"; when the server goes away, the failed answer names it and opens the
-// server's settings. On first use, "Use a team server…" checks the URL as typed, asks the
+// server's settings; clearing the setting goes back to the local file. On first use, "Use a team server…" checks the URL as typed, asks the
 // API key (hidden), and a refused key says so with Set API Key, which fixes it.
 // Run: node --import tsx --test test/e2e/teamServer.test.ts (after `node --import tsx test/prepare.ts`).
 import { after, before, describe, test } from "node:test";
@@ -25,9 +25,16 @@ function readyItem(vscode: VSCodeSession) {
     return vscode.page.locator('.part.statusbar .statusbar-item[aria-label^="OLMo Local: ready"]');
 }
 
-/** Sends one message in the chat view and checks that a finished, non-empty answer arrived. */
-async function chatOneTurn(vscode: VSCodeSession, text: string): Promise<string> {
-    await vscode.runCommand("OLMo: Focus Chat");
+/**
+ * Sends one message in the chat view (opened first unless it is already shown) and checks that a
+ * finished, non-empty answer arrived.
+ */
+async function chatOneTurn(
+    vscode: VSCodeSession,
+    text: string,
+    opts: { viewShown?: boolean } = {},
+): Promise<string> {
+    if (!opts.viewShown) await vscode.runCommand("OLMo: Focus Chat");
     const chat = vscode.webview(EXTENSION_ID);
     await send(chat, text);
     await answerFinished(chat);
@@ -133,6 +140,24 @@ forEachVSCode((vs) =>
                                 .waitFor();
                         },
                     );
+                    await step("clearing olmo.server.url reloads the local file", async () => {
+                        await vscode.updateSettings({
+                            "olmo.server.url": "",
+                            "olmo.modelPath": await ensureTestModel("tiny"),
+                            "olmo.gpu": "cpu",
+                            "olmo.threads": 1,
+                        });
+                        const local = vscode.page.locator(".part.statusbar .statusbar-item", {
+                            hasText: "OLMo CPU",
+                        });
+                        await local.waitFor({ timeout: 120_000 });
+                        assert.doesNotMatch(
+                            (await local.getAttribute("aria-label")) ?? "",
+                            /127\.0\.0\.1/,
+                        );
+                        // The view is still shown beside the settings editor, which keeps the focus.
+                        await chatOneTurn(vscode, "Hello, this machine", { viewShown: true });
+                    });
                 },
             );
         });
