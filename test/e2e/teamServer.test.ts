@@ -170,7 +170,13 @@ forEachVSCode((vs) =>
                     name: "team-server-first-use",
                     vsix: requireVsix(),
                     // No hub here: the machine cannot be measured, so nothing is recommended.
-                    settings: { "olmo.hubEndpoint": "http://127.0.0.1:9", "olmo.maxTokens": 16 },
+                    // The JSON-RPC traffic is traced with parameters: the key must stay out of it.
+                    settings: {
+                        "olmo.hubEndpoint": "http://127.0.0.1:9",
+                        "olmo.maxTokens": 16,
+                        "olmo.trace.server": "verbose",
+                    },
+                    logLevel: "trace",
                 },
                 async (vscode) => {
                     const page = vscode.page;
@@ -246,7 +252,7 @@ forEachVSCode((vs) =>
                         await vscode.screenshot(`team-server-first-use-chat-${vs.label}`);
                     });
                     await step(
-                        "the URL is in the machine's settings; the key is in no file we wrote",
+                        "the URL is in the machine's settings; the key in no settings file, nor in the traced log",
                         async () => {
                             const saved = await Promise.all(
                                 ["User", "Machine"].map((scope) =>
@@ -265,10 +271,15 @@ forEachVSCode((vs) =>
                             assert.ok(urls.includes(keyed.url), `saved: ${JSON.stringify(urls)}`);
                             for (const text of saved)
                                 assert.doesNotMatch(text, new RegExp(API_KEY));
-                            assert.doesNotMatch(
-                                await vscode.extensionLog(OLMO_LOG),
-                                new RegExp(API_KEY),
+                            const log = await vscode.extensionLog(OLMO_LOG);
+                            assert.match(log, /Sending request 'olmo\/load/, "the load was traced");
+                            assert.match(
+                                log,
+                                /Sending request 'olmo\/chat[^]*Params: /,
+                                "requests are traced with their parameters",
                             );
+                            for (const key of [API_KEY, "not-the-key"])
+                                assert.doesNotMatch(log, new RegExp(key), "no key in the log");
                         },
                     );
                 },
