@@ -562,6 +562,31 @@ describe("sidecar: what other servers answer (an HTTP server in the test)", () =
         );
     });
 
+    test("a stream cut off before its end is an error, not an answer", async () => {
+        const { url, host } = await fake({
+            "GET /v1/models": OPENAI_MODELS(VLLM_MODEL),
+            "POST /v1/completions": (request, body, response) => {
+                if (!(JSON.parse(body) as { stream?: boolean }).stream)
+                    return completionsProbe(request, body, response);
+                response.writeHead(200, { "content-type": "text/event-stream" });
+                // The connection drops after one chunk: no finish reason, no [DONE].
+                response.end('data: {"choices":[{"text":"Hal","finish_reason":null}]}\n\n');
+            },
+        });
+        await sidecar.request("olmo/load", { server: { url } });
+        const deltas: string[] = [];
+        await expectRpcError(
+            sidecar.chat({ conversationId: "cut", messages: [user("hi")] }, (text) =>
+                deltas.push(text),
+            ),
+            "serverUnreachable",
+            new RegExp(
+                `^The OLMo server at ${host} stopped answering mid-way: the stream ended without the end of the answer`,
+            ),
+        );
+        assert.deepEqual(deltas, ["Hal"]);
+    });
+
     test("an error event in the middle of a stream ends the request with the server's message", async () => {
         const { url, host } = await fake({
             "GET /v1/models": OPENAI_MODELS(VLLM_MODEL),
