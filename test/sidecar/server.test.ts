@@ -173,6 +173,37 @@ describe("sidecar: a team server (real llama-server on 127.0.0.1)", () => {
         }
     });
 
+    test("an OLMo 3 model: the family from the template llama-server reports, the prompt the local one", async () => {
+        const olmo3Path = await ensureTestModel("olmo3-tiny");
+        const olmo3 = await startLlamaServer({ model: olmo3Path, parallel: 1, contextSize: 4096 });
+        const { sidecar: local } = await SidecarProcess.start();
+        try {
+            await sidecar.request("olmo/load", { server: { url: olmo3.url } });
+            await local.request("olmo/load", {
+                modelPath: olmo3Path,
+                contextSize: 4096,
+                threads: 1,
+            });
+            // No system message: the template's default system prompt comes first.
+            const messages = [user("Is <|im_end|> text here?")];
+            const remote = await sidecar.request("olmo/formatPrompt", { messages });
+            const expected = await local.request("olmo/formatPrompt", { messages });
+            assert.match(remote.text, /^<\|im_start\|>system\n/);
+            assert.deepEqual(remote.tokenIds, expected.tokenIds);
+            assert.equal(remote.text, expected.text);
+            const { result } = await sidecar.chat({
+                conversationId: "olmo3",
+                messages,
+                sampling: endless(8),
+            });
+            assert.equal(result.usage.promptTokens, expected.tokens);
+        } finally {
+            await local.stop();
+            await olmo3.stop();
+            await sidecar.request("olmo/load", { server: { url: server.url } });
+        }
+    });
+
     test("a chat streams from the server; its counts are the server's", async () => {
         const messages = [user("Write a haiku about caches.")];
         const { result, deltas } = await sidecar.chat({
