@@ -592,8 +592,15 @@ export class RemoteEngine implements ModelEngine {
                         handle(e.data, e.event);
                 }
                 for (const e of parser.end()) handle(e.data, e.event);
+                // A stream that stops without its end (a final chunk, a finish reason) lost the
+                // rest of the answer: say so rather than pass the part off as the whole.
+                if (!abort.signal.aborted && final === undefined && finishReason === undefined)
+                    throw http.cutOff(`the stream ended without the end of the answer`);
             } catch (error) {
-                if (!abort.signal.aborted) throw error;
+                if (abort.signal.aborted) {
+                    // Stopped: what came so far is the answer.
+                } else if (error instanceof SidecarError) throw error;
+                else throw http.cutOff(`the connection broke (${errorText(error)})`);
             }
             const cancelled = abort.signal.aborted;
             const limited =
@@ -808,6 +815,14 @@ class ServerHttp {
         return new SidecarError(
             status >= 500 ? "serverUnreachable" : "serverUnsupported",
             `The OLMo server at ${host} answered ${path} with ${status}${said}.`,
+        );
+    }
+
+    /** The answer stopped coming before its end. */
+    cutOff(reason: string): SidecarError {
+        return new SidecarError(
+            "serverUnreachable",
+            `The OLMo server at ${this.endpoint.host} stopped answering mid-way: ${reason}. The text so far was shown; ask again.`,
         );
     }
 

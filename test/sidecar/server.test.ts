@@ -173,6 +173,37 @@ describe("sidecar: a team server (real llama-server on 127.0.0.1)", () => {
         }
     });
 
+    test("an OLMo 3 model: the family from the template llama-server reports, the prompt the local one", async () => {
+        const olmo3Path = await ensureTestModel("olmo3-tiny");
+        const olmo3 = await startLlamaServer({ model: olmo3Path, parallel: 1, contextSize: 4096 });
+        const { sidecar: local } = await SidecarProcess.start();
+        try {
+            await sidecar.request("olmo/load", { server: { url: olmo3.url } });
+            await local.request("olmo/load", {
+                modelPath: olmo3Path,
+                contextSize: 4096,
+                threads: 1,
+            });
+            // No system message: the template's default system prompt comes first.
+            const messages = [user("Is <|im_end|> text here?")];
+            const remote = await sidecar.request("olmo/formatPrompt", { messages });
+            const expected = await local.request("olmo/formatPrompt", { messages });
+            assert.match(remote.text, /^<\|im_start\|>system\n/);
+            assert.deepEqual(remote.tokenIds, expected.tokenIds);
+            assert.equal(remote.text, expected.text);
+            const { result } = await sidecar.chat({
+                conversationId: "olmo3",
+                messages,
+                sampling: endless(8),
+            });
+            assert.equal(result.usage.promptTokens, expected.tokens);
+        } finally {
+            await local.stop();
+            await olmo3.stop();
+            await sidecar.request("olmo/load", { server: { url: server.url } });
+        }
+    });
+
     test("a chat streams from the server; its counts are the server's", async () => {
         const messages = [user("Write a haiku about caches.")];
         const { result, deltas } = await sidecar.chat({
@@ -560,6 +591,31 @@ describe("sidecar: what other servers answer (an HTTP server in the test)", () =
                 `^The prompt is too large for the context of the OLMo server at ${host}: This model's maximum context length is 4096`,
             ),
         );
+    });
+
+    test("a stream cut off before its end is an error, not an answer", async () => {
+        const { url, host } = await fake({
+            "GET /v1/models": OPENAI_MODELS(VLLM_MODEL),
+            "POST /v1/completions": (request, body, response) => {
+                if (!(JSON.parse(body) as { stream?: boolean }).stream)
+                    return completionsProbe(request, body, response);
+                response.writeHead(200, { "content-type": "text/event-stream" });
+                // The connection drops after one chunk: no finish reason, no [DONE].
+                response.end('data: {"choices":[{"text":"Hal","finish_reason":null}]}\n\n');
+            },
+        });
+        await sidecar.request("olmo/load", { server: { url } });
+        const deltas: string[] = [];
+        await expectRpcError(
+            sidecar.chat({ conversationId: "cut", messages: [user("hi")] }, (text) =>
+                deltas.push(text),
+            ),
+            "serverUnreachable",
+            new RegExp(
+                `^The OLMo server at ${host} stopped answering mid-way: the stream ended without the end of the answer`,
+            ),
+        );
+        assert.deepEqual(deltas, ["Hal"]);
     });
 
     test("an error event in the middle of a stream ends the request with the server's message", async () => {
