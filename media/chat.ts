@@ -411,7 +411,11 @@ function renderModel(model: ModelStatus): void {
                     button(
                         "Restart the model process",
                         "debug-restart",
-                        { "data-command": "restartModel", class: "primary" },
+                        // The server's way out comes first; a restart does not fix a key or a URL.
+                        {
+                            "data-command": "restartModel",
+                            ...(serverAction ? {} : { class: "primary" }),
+                        },
                         "Restart",
                     ),
                     button(

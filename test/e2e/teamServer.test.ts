@@ -282,6 +282,28 @@ forEachVSCode((vs) =>
                                 assert.doesNotMatch(log, new RegExp(key), "no key in the log");
                         },
                     );
+                    await step(
+                        "Clear Team Server API Key: refused again, the view offers Set API Key",
+                        async () => {
+                            await vscode.runCommand("OLMo: Clear Team Server API Key");
+                            await vscode
+                                .notification(`The API key for ${host} is deleted.`)
+                                .waitFor();
+                            await page
+                                .locator(
+                                    `.part.statusbar .statusbar-item[aria-label^="OLMo Local: error: The OLMo server at ${host} refused"]`,
+                                )
+                                .waitFor({ timeout: 60_000 });
+                            const chat = vscode.webview(EXTENSION_ID);
+                            const banner = chat.locator(".banner.error");
+                            await banner.waitFor();
+                            assert.match((await banner.textContent()) ?? "", /without an API key/);
+                            await banner
+                                .locator('button[data-command="setServerApiKey"]')
+                                .waitFor();
+                            await vscode.screenshot(`team-server-key-cleared-${vs.label}`);
+                        },
+                    );
                 },
             );
         });
