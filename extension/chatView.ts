@@ -35,8 +35,9 @@ import type { HostState, ModelHost } from "./modelHost.js";
 import { PromptDocuments } from "./promptDocuments.js";
 import { chatContextTarget, chatEditorContext } from "./selection.js";
 import {
-    loadParamsFromSettings,
+    modelConfigured,
     openModelPathSetting,
+    openServerSettings,
     samplingFromSettings,
     systemPromptFromSettings,
 } from "./settings.js";
@@ -124,7 +125,10 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
                 if (state.kind === "ready") void this.updateTokens();
             }),
             vscode.workspace.onDidChangeConfiguration((e) => {
-                if (e.affectsConfiguration("olmo.modelPath"))
+                if (
+                    e.affectsConfiguration("olmo.modelPath") ||
+                    e.affectsConfiguration("olmo.server.url")
+                )
                     this.post({ type: "model", model: this.modelStatus() });
                 if (e.affectsConfiguration("olmo.systemPrompt"))
                     this.post({ type: "systemPrompt", systemPrompt: workspaceSystemPrompt() });
@@ -288,7 +292,7 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
         void this.updateTokens();
         // The view is open, so the model will be wanted soon: start loading it now (if one is set:
         // choosing one waits for the first message, which is a deliberate use).
-        if (this.host.state.kind === "stopped" && loadParamsFromSettings())
+        if (this.host.state.kind === "stopped" && modelConfigured())
             void this.host.ensureReady().catch(() => undefined);
     }
 
@@ -674,7 +678,7 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
     /** The host's state; before anything has started, whether a model is set at all. */
     private modelStatus(): ModelStatus {
         const state = this.host.state;
-        if (state.kind === "stopped" && !loadParamsFromSettings()) return { kind: "noModel" };
+        if (state.kind === "stopped" && !modelConfigured()) return { kind: "noModel" };
         return toModelStatus(state);
     }
 
@@ -708,7 +712,9 @@ async function runEditorAction(
                 | "openSystemPromptSetting"
                 | "setUpModel"
                 | "restartModel"
-                | "showLog";
+                | "showLog"
+                | "setServerApiKey"
+                | "openServerSettings";
         }
     >,
 ): Promise<void> {
@@ -740,6 +746,11 @@ async function runEditorAction(
         case "showLog":
             await vscode.commands.executeCommand("olmo.showLog");
             return;
+        case "setServerApiKey":
+            await vscode.commands.executeCommand("olmo.setServerApiKey");
+            return;
+        case "openServerSettings":
+            return openServerSettings();
     }
 }
 
@@ -829,6 +840,7 @@ function toModelStatus(state: HostState): ModelStatus {
         case "ready":
             return { kind: "ready", name: state.model.name, contextSize: state.model.contextSize };
         case "error":
+            return { kind: "error", message: state.message, code: state.code };
         case "gaveUp":
             return { kind: "error", message: state.message };
     }

@@ -1,9 +1,12 @@
 // The command table. Commands that need the model go through ModelHost, which starts the
 // process and loads the model on demand and turns failures into plain messages.
 import * as vscode from "vscode";
+import { SERVER_ACTION_LABELS, serverErrorAction } from "../media/protocol.js";
 import { OlmoError, type ModelHost } from "./modelHost.js";
 import { unverifiedNote } from "./modelSetup.js";
 import { openModelPathSetting } from "./settings.js";
+import { serverLabel, serverModelLines } from "./teamServer.js";
+import { runServerAction } from "./teamServerSetup.js";
 
 export function registerCommands(host: ModelHost): vscode.Disposable[] {
     const commands: Record<string, () => unknown> = {
@@ -22,18 +25,28 @@ async function withErrors(host: ModelHost, action: () => Promise<unknown>): Prom
     } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
         host.log.error(message);
-        const actions =
-            error instanceof OlmoError && error.code === "noModel"
-                ? ["Open Settings"]
-                : ["Show Log"];
+        const code = error instanceof OlmoError ? error.code : undefined;
+        const serverAction = serverErrorAction(code);
+        const actions = serverAction
+            ? [SERVER_ACTION_LABELS[serverAction], "Show Log"]
+            : code === "noModel"
+              ? ["Open Settings"]
+              : ["Show Log"];
         const choice = await vscode.window.showErrorMessage(message, ...actions);
         if (choice === "Show Log") host.log.show();
-        if (choice === "Open Settings") await openModelPathSetting();
+        else if (serverAction && choice) await runServerAction(serverAction);
+        else if (choice === "Open Settings") await openModelPathSetting();
     }
 }
 
 async function showModelInfo(host: ModelHost): Promise<void> {
     const m = await host.ensureReady();
+    if (m.server) {
+        const lines = [serverLabel(m.server.host), ...serverModelLines(m, m.server)];
+        host.log.info(lines.join("\n"));
+        await vscode.window.showInformationMessage(lines.join(" · "), { modal: false });
+        return;
+    }
     const mib = (bytes?: number) =>
         bytes === undefined ? "n/a" : `${(bytes / 2 ** 20).toFixed(0)} MiB`;
     const lines = [

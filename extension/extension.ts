@@ -8,12 +8,13 @@ import { ModelHost } from "./modelHost.js";
 import { registerModelSetup } from "./modelSetup.js";
 import { registerRewrite } from "./rewrite.js";
 import { StatusBar } from "./statusBar.js";
+import { registerTeamServerCommands } from "./teamServerSetup.js";
 
 let host: ModelHost | undefined;
 
 export function activate(context: vscode.ExtensionContext): void {
     const log = vscode.window.createOutputChannel("OLMo Local", { log: true });
-    host = new ModelHost(context.asAbsolutePath("dist/sidecar.mjs"), log);
+    host = new ModelHost(context.asAbsolutePath("dist/sidecar.mjs"), log, context.secrets);
     context.subscriptions.push(
         log,
         new StatusBar(host),
@@ -21,6 +22,7 @@ export function activate(context: vscode.ExtensionContext): void {
         ...registerChatView(context, host),
     );
     context.subscriptions.push(...registerModelSetup(context, host));
+    context.subscriptions.push(...registerTeamServerCommands(context.secrets));
     context.subscriptions.push(...registerLanguageModelProvider(host));
     context.subscriptions.push(...registerExplain());
     context.subscriptions.push(...registerRewrite(context, host));

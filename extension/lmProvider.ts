@@ -19,7 +19,7 @@ import type {
     ProvideLanguageModelChatResponseOptions,
 } from "./lmProviderTypes.js";
 import { OlmoError, type ModelHost } from "./modelHost.js";
-import { loadParamsFromSettings, openModelPathSetting, samplingFromSettings } from "./settings.js";
+import { modelTargetFromSettings, openModelPathSetting, samplingFromSettings } from "./settings.js";
 
 /** As in package.json's `contributes.languageModelChatProviders`. */
 export const LM_VENDOR = "olmo-local";
@@ -27,7 +27,13 @@ export const LM_VENDOR = "olmo-local";
 export const LM_MODEL_ID = "olmo-2-instruct";
 const DEFAULT_NAME = "OLMo-2 13B Instruct";
 /** Settings that change what the model list says. */
-const INFO_SETTINGS = ["olmo.modelPath", "olmo.contextSize", "olmo.maxTokens"];
+const INFO_SETTINGS = [
+    "olmo.modelPath",
+    "olmo.server.url",
+    "olmo.server.model",
+    "olmo.contextSize",
+    "olmo.maxTokens",
+];
 
 export function registerLanguageModelProvider(host: ModelHost): vscode.Disposable[] {
     const lm: typeof vscode.lm & Partial<LanguageModelChatProviderApi> = vscode.lm;
@@ -154,12 +160,18 @@ class OlmoChatProvider implements LanguageModelChatProvider, vscode.Disposable {
         }
     }
 
-    /** Undefined while no model file is set: the list is then empty. */
+    /** Undefined while no model file or team server is set: the list is then empty. */
     private modelInfo(): LanguageModelChatInformation | undefined {
-        const params = loadParamsFromSettings();
-        if (!params) return undefined;
+        const target = modelTargetFromSettings();
+        if (!target) return undefined;
         const loaded = this.host.state.kind === "ready" ? this.host.state.model : undefined;
-        const contextSize = loaded?.contextSize ?? params.contextSize ?? BASELINE_CONTEXT_SIZE;
+        const configuredContext =
+            target.kind === "file"
+                ? target.params.contextSize
+                : target.kind === "server"
+                  ? target.contextSize
+                  : undefined;
+        const contextSize = loaded?.contextSize ?? configuredContext ?? BASELINE_CONTEXT_SIZE;
         const maxTokens = Math.min(
             samplingFromSettings().maxTokens ?? DEFAULT_MAX_TOKENS,
             contextSize,
@@ -168,8 +180,7 @@ class OlmoChatProvider implements LanguageModelChatProvider, vscode.Disposable {
             id: LM_MODEL_ID,
             name: loaded?.name ?? DEFAULT_NAME,
             family: "olmo2",
-            version: path.basename(params.modelPath),
-            tooltip: `Runs on this machine: ${params.modelPath}`,
+            ...whereItRuns(target),
             // What the sidecar keeps free for the answer when it fits the conversation.
             maxInputTokens: contextSize - answerReserve(maxTokens, contextSize),
             maxOutputTokens: maxTokens,
@@ -187,6 +198,26 @@ class OlmoChatProvider implements LanguageModelChatProvider, vscode.Disposable {
 
     dispose(): void {
         for (const s of this.subscriptions) s.dispose();
+    }
+}
+
+/** The model list's version and tooltip: the file on this machine, or the team server. */
+function whereItRuns(
+    target: NonNullable<ReturnType<typeof modelTargetFromSettings>>,
+): Pick<LanguageModelChatInformation, "version" | "tooltip"> {
+    switch (target.kind) {
+        case "file":
+            return {
+                version: path.basename(target.params.modelPath),
+                tooltip: `Runs on this machine: ${target.params.modelPath}`,
+            };
+        case "server":
+            return {
+                version: target.model ?? target.server.host,
+                tooltip: `Runs on the team server ${target.server.url}`,
+            };
+        case "invalidServerUrl":
+            return { version: "team server", tooltip: target.message };
     }
 }
 
@@ -232,7 +263,10 @@ function megabytes(chars: number): string {
 }
 
 function toLanguageModelError(error: unknown): Error {
-    if (error instanceof OlmoError && (error.code === "noModel" || error.code === "modelMissing"))
+    if (
+        error instanceof OlmoError &&
+        ["noModel", "modelMissing", "serverModelNotFound"].includes(error.code)
+    )
         return vscode.LanguageModelError.NotFound(error.message);
     if (error instanceof Error) return new Error(`OLMo Local: ${error.message}`);
     return new Error(`OLMo Local: ${String(error)}`);
@@ -240,7 +274,7 @@ function toLanguageModelError(error: unknown): Error {
 
 async function askForModelPath(): Promise<void> {
     const choice = await vscode.window.showInformationMessage(
-        "OLMo Local needs a model: set olmo.modelPath to an OLMo-2 .gguf file.",
+        "OLMo Local needs a model: set olmo.modelPath to an OLMo .gguf file, or olmo.server.url to a team server.",
         "Open Settings",
     );
     if (choice) await openModelPathSetting();

@@ -6,6 +6,7 @@ import type * as ClientLibrary from "./sidecarClient.js";
 import type { CloseHandlerResult, ErrorHandler, LanguageClient } from "./sidecarClient.js";
 import {
     errorCodeName,
+    isServerLoad,
     protocolMismatch,
     type ChatDelta,
     type ChatParams,
@@ -21,7 +22,13 @@ import {
     type SidecarState,
 } from "../sidecar/protocol.js";
 import { CrashSupervisor, systemClock, type Clock } from "./crashSupervisor.js";
-import { loadParamsFromSettings, MODEL_SETTINGS, sameLoadParams } from "./settings.js";
+import {
+    modelConfigured,
+    modelTargetFromSettings,
+    MODEL_SETTINGS,
+    sameLoadParams,
+} from "./settings.js";
+import { apiKeySecretName, API_KEY_SECRET_PREFIX } from "./teamServer.js";
 
 export type HostState =
     | { kind: "stopped" }
@@ -31,14 +38,17 @@ export type HostState =
     | { kind: "settingUp"; activity: string }
     | { kind: "loading"; progress: number; modelPath: string }
     | { kind: "ready"; model: ModelInfo }
-    | { kind: "error"; code: ErrorCode | "startFailed"; message: string }
+    | { kind: "error"; code: OlmoErrorCode | "startFailed"; message: string }
     /** Crashed too often: nothing restarts the process until the user asks (OLMo: Restart Model Process). */
     | { kind: "gaveUp"; message: string };
+
+/** OlmoError's codes: the protocol's, and the extension's own. */
+export type OlmoErrorCode = ErrorCode | "noModel" | "invalidServerUrl" | "crashed" | "internal";
 
 /** A failed request, with the protocol's error code and a message meant for the user. */
 export class OlmoError extends Error {
     constructor(
-        public readonly code: ErrorCode | "noModel" | "crashed" | "internal",
+        public readonly code: OlmoErrorCode,
         message: string,
     ) {
         super(message);
@@ -79,6 +89,8 @@ export class ModelHost implements vscode.Disposable {
     constructor(
         private readonly sidecarPath: string,
         readonly log: vscode.LogOutputChannel,
+        /** Where team servers' API keys are kept (never in settings). */
+        private readonly secrets: vscode.SecretStorage,
         clock: Clock = systemClock,
     ) {
         this.supervisor = new CrashSupervisor(clock);
@@ -88,6 +100,10 @@ export class ModelHost implements vscode.Disposable {
             vscode.workspace.onDidChangeConfiguration((e) => {
                 if (MODEL_SETTINGS.some((s) => e.affectsConfiguration(s)))
                     void this.onModelSettingsChanged();
+            }),
+            // A new or cleared API key: load again with it (also when another window changed it).
+            secrets.onDidChange((e) => {
+                if (e.key.startsWith(API_KEY_SECRET_PREFIX)) void this.onModelSettingsChanged();
             }),
         );
     }
@@ -107,17 +123,17 @@ export class ModelHost implements vscode.Disposable {
     /** Starts the sidecar if needed and loads the configured model if it is not loaded yet. */
     async ensureReady(): Promise<ModelInfo> {
         if (this.supervisor.gaveUp) throw this.gaveUpError();
-        let params = loadParamsFromSettings();
+        let params = await this.loadParams();
         if (!params && this.modelSetup) {
-            // First use: offer to download a model or pick a file, once for all waiting callers.
+            // First use: offer a download, a file or a team server, once for all waiting callers.
             this.settingUp ??= this.modelSetup().finally(() => (this.settingUp = undefined));
-            if (await this.settingUp) params = loadParamsFromSettings();
+            if (await this.settingUp) params = await this.loadParams();
         }
         if (!params) {
             this.setState({ kind: "noModel" });
             throw new OlmoError(
                 "noModel",
-                "No model is set. Set olmo.modelPath to an OLMo-2 .gguf file, or run OLMo: Set Up Model.",
+                "No model is set. Set olmo.modelPath to an OLMo .gguf file or olmo.server.url to a team server, or run OLMo: Set Up Model.",
             );
         }
         if (this.currentState.kind === "ready" && sameLoadParams(params, this.loadedParams))
@@ -133,12 +149,60 @@ export class ModelHost implements vscode.Disposable {
         }
     }
 
+    /**
+     * The load parameters from settings, with a team server's API key from the secret storage;
+     * undefined when no model is set. A refused server URL fails here, naming the setting.
+     */
+    private async loadParams(): Promise<LoadParams | undefined> {
+        const target = modelTargetFromSettings();
+        if (!target) return undefined;
+        if (target.kind === "file") return target.params;
+        if (target.kind === "invalidServerUrl") {
+            this.setState({ kind: "error", code: "invalidServerUrl", message: target.message });
+            throw new OlmoError("invalidServerUrl", target.message);
+        }
+        const apiKey = await this.secrets.get(apiKeySecretName(target.server.url));
+        return {
+            server: {
+                url: target.server.url,
+                ...(apiKey ? { apiKey } : {}),
+                ...(target.model ? { model: target.model } : {}),
+            },
+            ...(target.contextSize ? { contextSize: target.contextSize } : {}),
+        };
+    }
+
     private async load(params: LoadParams): Promise<ModelInfo> {
         const client = await this.startClient();
         this.loadedParams = undefined;
-        const info = await this.send(client, "olmo/load", params);
+        const info = await this.withoutSecretsInTrace(client, params, () =>
+            this.send(client, "olmo/load", params),
+        );
         this.loadedParams = params;
         return info;
+    }
+
+    /**
+     * With olmo.trace.server "verbose" the language client logs each request's parameters: a load
+     * that carries an API key is traced by its name only, so the key never reaches the log.
+     */
+    private async withoutSecretsInTrace<T>(
+        client: LanguageClient,
+        params: LoadParams,
+        send: () => Promise<T>,
+    ): Promise<T> {
+        const verbose =
+            isServerLoad(params) &&
+            params.server.apiKey !== undefined &&
+            this.log.logLevel === vscode.LogLevel.Trace &&
+            vscode.workspace.getConfiguration("olmo").get("trace.server") === "verbose";
+        if (!verbose) return send();
+        await client.setTrace(lib().Trace.Messages);
+        try {
+            return await send();
+        } finally {
+            await client.setTrace(lib().Trace.Verbose);
+        }
     }
 
     /** A typed request to the sidecar, after making sure the model is ready. */
@@ -380,7 +444,7 @@ export class ModelHost implements vscode.Disposable {
     async restart(): Promise<void> {
         this.supervisor.reset();
         await this.stopClient();
-        if (loadParamsFromSettings()) await this.ensureReady();
+        if (modelConfigured()) await this.ensureReady();
         else this.setState({ kind: "noModel" });
     }
 

@@ -2,7 +2,7 @@
 // default, OLMo-2 7B, OLMo 3 7B, OLMo 3.1 32B where the machine can hold it) with the one that suits
 // the measured VRAM, RAM and disk marked and why, or a smaller quantization of the 13B; say
 // beforehand whether the choice fits this machine and the disk, download it with progress, cancel
-// and resume, or let the user pick a .gguf they already have.
+// and resume, let the user pick a .gguf they already have, or use a team server (teamServerSetup.ts).
 import { statfs } from "node:fs/promises";
 import * as vscode from "vscode";
 import { BASELINE_CONTEXT_SIZE } from "../sidecar/defaults.js";
@@ -15,6 +15,7 @@ import {
     modelsDirectoryFromSettings,
     modelUriFromSettings,
 } from "./settings.js";
+import { useTeamServer } from "./teamServerSetup.js";
 
 export interface ModelChoice {
     quantization: string;
@@ -85,11 +86,11 @@ export function registerModelSetup(
 }
 
 type SetupPick = vscode.QuickPickItem & {
-    action: "download" | "smaller" | "pick";
+    action: "download" | "smaller" | "pick" | "server";
     source?: ModelSource;
 };
 
-/** Resolves true once olmo.modelPath points at a model. */
+/** Resolves true once olmo.modelPath points at a model, or olmo.server.url at a server. */
 export async function runModelSetup(
     context: vscode.ExtensionContext,
     host: ModelHost,
@@ -148,16 +149,22 @@ export async function runModelSetup(
             action: "smaller",
         },
         { label: "$(file) Choose a .gguf file on this computer…", action: "pick" },
+        {
+            label: "$(server) Use a team server…",
+            detail: "An OLMo model served by llama-server, vLLM or Ollama on your team's GPU machine.",
+            action: "server",
+        },
     );
     const picked = await vscode.window.showQuickPick(picks, {
         title: "OLMo Local needs a model",
         placeHolder: recommended
             ? `Recommended here: ${CATALOG[recommended.id]!.name} (${recommended.reason})`
-            : "Download an OLMo model or choose a file you have",
+            : "Download an OLMo model, choose a file you have, or use a team server",
         ignoreFocusOut: true,
     });
     if (!picked) return false;
     if (picked.action === "pick") return pickExistingFile();
+    if (picked.action === "server") return useTeamServer(context.secrets);
     let source: ModelSource | undefined = picked.source;
     if (picked.action === "smaller") {
         const smaller = await vscode.window.showQuickPick(

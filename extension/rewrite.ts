@@ -4,6 +4,7 @@
 // Accept, unless the document changed underneath. One rewrite per document at a time.
 import * as vscode from "vscode";
 import type { ChatDelta, RewriteResult } from "../sidecar/protocol.js";
+import { SERVER_ACTION_LABELS, serverErrorAction } from "../media/protocol.js";
 import { InlineProposals, type InlineProposal } from "./inlineProposal.js";
 import { OlmoError, type ModelHost } from "./modelHost.js";
 import {
@@ -18,6 +19,7 @@ import {
 } from "./rewriteEdit.js";
 import { codeTarget, displayName, registerSelectionAction, type CodeTarget } from "./selection.js";
 import { rewriteSamplingFromSettings } from "./settings.js";
+import { runServerAction } from "./teamServerSetup.js";
 
 const SCHEME = "olmo-rewrite";
 /** The proposal's document is refreshed at most this often while it streams. */
@@ -395,9 +397,15 @@ class Rewrites implements vscode.Disposable {
         }
         const message = error instanceof Error ? error.message : String(error);
         this.host.log.error(`rewrite of ${rewrite.target.fileName} failed: ${message}`);
-        void vscode.window.showErrorMessage(
-            `OLMo could not rewrite ${rewrite.target.fileName}: ${message}`,
-        );
+        const serverAction = serverErrorAction(error instanceof OlmoError ? error.code : undefined);
+        void vscode.window
+            .showErrorMessage(
+                `OLMo could not rewrite ${rewrite.target.fileName}: ${message}`,
+                ...(serverAction ? [SERVER_ACTION_LABELS[serverAction]] : []),
+            )
+            .then((choice) => {
+                if (choice && serverAction) void runServerAction(serverAction);
+            });
     }
 
     async accept(uri?: vscode.Uri): Promise<void> {

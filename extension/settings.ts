@@ -7,7 +7,8 @@ import {
     DEFAULT_TEMPERATURE,
     DEFAULT_TOP_P,
 } from "../sidecar/defaults.js";
-import type { GpuChoice, LoadParams, Sampling } from "../sidecar/protocol.js";
+import type { GpuChoice, LoadParams, LocalLoadParams, Sampling } from "../sidecar/protocol.js";
+import { checkServerUrl, type CheckedServerUrl } from "./teamServer.js";
 
 const SECTION = "olmo";
 
@@ -16,22 +17,48 @@ function machineValue<T>(key: string, fallback: T): T {
     return inspected?.globalValue ?? inspected?.defaultValue ?? fallback;
 }
 
-/** The load parameters from settings, or undefined when no model file is configured. */
-export function loadParamsFromSettings(): LoadParams | undefined {
+/**
+ * What runs the model, from the machine-scoped settings: a team server when olmo.server.url is
+ * set (never silently the local file instead, even when its URL is refused), else the local file;
+ * undefined when neither is set. The server's API key is not a setting: ModelHost adds it.
+ */
+export type ModelTarget =
+    | { kind: "file"; params: LocalLoadParams }
+    | { kind: "server"; server: CheckedServerUrl; model?: string; contextSize?: number }
+    | { kind: "invalidServerUrl"; message: string };
+
+export function modelTargetFromSettings(): ModelTarget | undefined {
+    const contextSize = machineValue<number | string>("contextSize", DEFAULT_CONTEXT_SIZE);
+    // "auto" (or anything but a number) leaves it out: the sidecar then fits the largest context.
+    const explicitContext = typeof contextSize === "number" ? Math.round(contextSize) : undefined;
+    const serverUrl = machineValue("server.url", "").trim();
+    if (serverUrl) {
+        const checked = checkServerUrl(serverUrl);
+        if ("error" in checked)
+            return { kind: "invalidServerUrl", message: `olmo.server.url: ${checked.error}` };
+        const model = machineValue("server.model", "").trim() || undefined;
+        return { kind: "server", server: checked, model, contextSize: explicitContext };
+    }
     const modelPath = machineValue("modelPath", "").trim();
     if (!modelPath) return undefined;
     const gpuLayers = machineValue<string | number>("gpuLayers", "auto");
     const threads = machineValue("threads", 0);
-    const contextSize = machineValue<number | string>("contextSize", DEFAULT_CONTEXT_SIZE);
     return {
-        modelPath,
-        gpu: machineValue<GpuChoice>("gpu", "auto"),
-        // Whole numbers: a hand-edited settings.json may hold decimals, which the sidecar refuses.
-        gpuLayers: typeof gpuLayers === "number" ? Math.max(0, Math.round(gpuLayers)) : "auto",
-        // "auto" (or anything but a number) leaves it out: the sidecar then fits the largest context.
-        contextSize: typeof contextSize === "number" ? Math.round(contextSize) : undefined,
-        threads: threads >= 1 ? Math.floor(threads) : undefined,
+        kind: "file",
+        params: {
+            modelPath,
+            gpu: machineValue<GpuChoice>("gpu", "auto"),
+            // Whole numbers: a hand-edited settings.json may hold decimals, which the sidecar refuses.
+            gpuLayers: typeof gpuLayers === "number" ? Math.max(0, Math.round(gpuLayers)) : "auto",
+            contextSize: explicitContext,
+            threads: threads >= 1 ? Math.floor(threads) : undefined,
+        },
     };
+}
+
+/** Whether a model file or a team server is set. */
+export function modelConfigured(): boolean {
+    return modelTargetFromSettings() !== undefined;
 }
 
 export function samplingFromSettings(): Sampling {
@@ -59,9 +86,15 @@ export function systemPromptFromSettings(): string {
 }
 
 /** Settings whose change needs the model loaded again. */
-export const MODEL_SETTINGS = ["modelPath", "gpu", "gpuLayers", "contextSize", "threads"].map(
-    (k) => `${SECTION}.${k}`,
-);
+export const MODEL_SETTINGS = [
+    "modelPath",
+    "gpu",
+    "gpuLayers",
+    "contextSize",
+    "threads",
+    "server.url",
+    "server.model",
+].map((k) => `${SECTION}.${k}`);
 
 export function sameLoadParams(a: LoadParams | undefined, b: LoadParams | undefined): boolean {
     return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
@@ -87,8 +120,33 @@ export function hubEndpointFromSettings(): string | undefined {
  * Remote-SSH, WSL) only the remote's settings count, so that is where it opens.
  */
 export async function openModelPathSetting(): Promise<void> {
+    await openMachineSetting("olmo.modelPath");
+}
+
+/** Opens the settings UI at the team server's settings (machine-scoped, like olmo.modelPath). */
+export async function openServerSettings(): Promise<void> {
+    await openMachineSetting("olmo.server");
+}
+
+async function openMachineSetting(query: string): Promise<void> {
     const command = vscode.env.remoteName
         ? "workbench.action.openRemoteSettings"
         : "workbench.action.openSettings";
-    await vscode.commands.executeCommand(command, { query: "olmo.modelPath" });
+    await vscode.commands.executeCommand(command, { query });
+}
+
+/**
+ * Writes the team server's URL where machine-scoped settings live: the user's settings, which in
+ * a remote window VS Code writes to the remote's (as with olmo.modelPath).
+ */
+export async function saveServerUrl(url: string): Promise<void> {
+    await vscode.workspace
+        .getConfiguration(SECTION)
+        .update("server.url", url, vscode.ConfigurationTarget.Global);
+}
+
+/** The team server as set, or undefined when none is set or its URL is refused. */
+export function serverFromSettings(): CheckedServerUrl | undefined {
+    const target = modelTargetFromSettings();
+    return target?.kind === "server" ? target.server : undefined;
 }

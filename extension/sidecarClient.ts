@@ -9,6 +9,7 @@ export {
     ProgressType,
     ResponseError,
     State,
+    Trace,
     TransportKind,
 } from "vscode-languageclient/node";
 export type { CloseHandlerResult, ErrorHandler } from "vscode-languageclient/node";

@@ -3,6 +3,7 @@
 import * as vscode from "vscode";
 import type { ChatResult } from "../sidecar/protocol.js";
 import type { HostState, ModelHost } from "./modelHost.js";
+import { serverLabel, serverModelLines } from "./teamServer.js";
 
 export class StatusBar implements vscode.Disposable {
     private readonly item = vscode.window.createStatusBarItem(
@@ -59,7 +60,8 @@ export function describe(
             return {
                 text: "$(sparkle) OLMo: no model",
                 label: "OLMo Local: no model set",
-                tooltip: "Set olmo.modelPath to an OLMo-2 .gguf file.",
+                tooltip:
+                    "Set olmo.modelPath to an OLMo .gguf file, or olmo.server.url to a team server.",
                 error: false,
             };
         case "starting":
@@ -87,22 +89,34 @@ export function describe(
         }
         case "ready": {
             const m = state.model;
+            const speed =
+                last && last.timings.tokensPerSecond > 0
+                    ? ` · ${last.timings.tokensPerSecond.toFixed(1)} tok/s`
+                    : "";
+            const lastLine = last
+                ? `Last answer: ${last.timings.tokensPerSecond.toFixed(1)} tok/s, first token after ${Math.round(last.timings.timeToFirstTokenMs)} ms`
+                : "";
+            if (m.server) {
+                const where = serverLabel(m.server.host);
+                return {
+                    text: `$(sparkle) ${where}${speed}`,
+                    label: `OLMo Local: ready, ${m.server.model} on ${m.server.host}${speed}`,
+                    tooltip: [where, ...serverModelLines(m, m.server), lastLine]
+                        .filter(Boolean)
+                        .join("\n"),
+                    error: false,
+                };
+            }
             // On a GPU backend the layers on the GPU tell whether it is really used ("is my GPU used?").
             const offload =
                 m.backend === "cpu"
                     ? "CPU"
                     : `${m.backend.toUpperCase()} ${m.gpuLayers}/${m.totalLayers}`;
-            const speed =
-                last && last.timings.tokensPerSecond > 0
-                    ? ` · ${last.timings.tokensPerSecond.toFixed(1)} tok/s`
-                    : "";
             const tooltip = [
                 `${m.name} (${m.quantization})`,
                 `Backend: ${m.backend}${m.gpuName ? ` (${m.gpuName})` : ""}, ${m.gpuLayers} of ${m.totalLayers} layers on the GPU`,
                 `Context: ${m.contextSize} tokens, ${m.threads} threads, loaded in ${(m.loadMs / 1000).toFixed(1)} s`,
-                last
-                    ? `Last answer: ${last.timings.tokensPerSecond.toFixed(1)} tok/s, first token after ${Math.round(last.timings.timeToFirstTokenMs)} ms`
-                    : "",
+                lastLine,
             ]
                 .filter(Boolean)
                 .join("\n");

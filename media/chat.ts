@@ -3,6 +3,8 @@
 // answer is re-rendered at most once per animation frame; finished messages are rendered once.
 import {
     isOpenableLink,
+    serverErrorAction,
+    SERVER_ACTION_LABELS,
     type AssistantMessage,
     type ChatSnapshot,
     type ConversationSummary,
@@ -10,6 +12,7 @@ import {
     type HostToWebview,
     type Message,
     type ModelStatus,
+    type ServerErrorAction,
     type TokenMeter,
     type WebviewToHost,
     type WorkspaceSystemPrompt,
@@ -323,6 +326,8 @@ function appendAnswerStatus(article: HTMLElement, message: AssistantMessage): vo
                 button("Retry this answer", "refresh", { "data-command": "retry" }, "Retry"),
             );
             if (message.error?.code === "noModel") actions.append(...modelSetupButtons());
+            const serverAction = serverErrorAction(message.error?.code);
+            if (serverAction) actions.append(serverActionButton(serverAction));
             article.append(
                 h(
                     "div",
@@ -361,6 +366,8 @@ messageList.addEventListener("click", (event) => {
     if (commandButton.dataset.command === "retry" && messageId) post({ type: "retry", messageId });
     if (commandButton.dataset.command === "openModelSettings") post({ type: "openModelSettings" });
     if (commandButton.dataset.command === "setUpModel") post({ type: "setUpModel" });
+    const command = commandButton.dataset.command;
+    if (command === "setServerApiKey" || command === "openServerSettings") post({ type: command });
 });
 // Middle clicks would open links too.
 messageList.addEventListener("auxclick", (event) => {
@@ -394,9 +401,9 @@ function renderModel(model: ModelStatus): void {
                 h(
                     "p",
                     {},
-                    "OLMo Local runs an OLMo-2 model file (.gguf) on this machine. Download one or choose a file you have, or set ",
+                    "OLMo Local runs an OLMo model file (.gguf) on this machine, or uses your team's inference server. Download a model, choose a file you have or name the server (Set Up Model), or set ",
                     h("code", {}, "olmo.modelPath"),
-                    " to its path.",
+                    " to a file's path.",
                 ),
                 h("div", { class: "actions" }, ...modelSetupButtons()),
             );
@@ -421,17 +428,23 @@ function renderModel(model: ModelStatus): void {
             );
             return;
         }
-        case "error":
+        case "error": {
+            const serverAction = serverErrorAction(model.code);
             banner.replaceChildren(
                 h("strong", {}, "The model is not available."),
                 h("p", {}, model.message),
                 h(
                     "div",
                     { class: "actions" },
+                    ...(serverAction ? [serverActionButton(serverAction)] : []),
                     button(
                         "Restart the model process",
                         "debug-restart",
-                        { "data-command": "restartModel", class: "primary" },
+                        // The server's way out comes first; a restart does not fix a key or a URL.
+                        {
+                            "data-command": "restartModel",
+                            ...(serverAction ? {} : { class: "primary" }),
+                        },
                         "Restart",
                     ),
                     button(
@@ -443,6 +456,7 @@ function renderModel(model: ModelStatus): void {
                 ),
             );
             return;
+        }
         case "idle":
         case "ready":
             banner.replaceChildren();
@@ -466,6 +480,22 @@ function modelSetupButtons(): HTMLButtonElement[] {
     ];
 }
 
+function serverActionButton(action: ServerErrorAction): HTMLButtonElement {
+    return action === "setServerApiKey"
+        ? button(
+              "Set the team server's API key",
+              "key",
+              { "data-command": action, class: "primary" },
+              SERVER_ACTION_LABELS[action],
+          )
+        : button(
+              "Open the team server settings",
+              "gear",
+              { "data-command": action, class: "primary" },
+              SERVER_ACTION_LABELS[action],
+          );
+}
+
 banner.addEventListener("click", (event) => {
     const command = (event.target as HTMLElement).closest<HTMLElement>("button[data-command]")
         ?.dataset.command;
@@ -473,7 +503,9 @@ banner.addEventListener("click", (event) => {
         command === "setUpModel" ||
         command === "openModelSettings" ||
         command === "restartModel" ||
-        command === "showLog"
+        command === "showLog" ||
+        command === "setServerApiKey" ||
+        command === "openServerSettings"
     )
         post({ type: command });
 });

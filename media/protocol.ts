@@ -124,7 +124,8 @@ export type ModelStatus =
     /** The first-use flow checking or downloading a model file, in words. */
     | { kind: "settingUp"; activity: string }
     | { kind: "ready"; name: string; contextSize: number }
-    | { kind: "error"; message: string };
+    /** `code`: the extension's error code, when the failure has one (it picks the banner's actions). */
+    | { kind: "error"; message: string; code?: string };
 
 /** What the context chip would attach to the next message, and whether it is switched on. */
 export interface EditorContext {
@@ -237,7 +238,11 @@ export type WebviewToHost =
     | { type: "attach"; suggestionId: string }
     /** Files dropped on the composer, as the drop's text/uri-list. */
     | { type: "attachUris"; uriList: string }
-    | { type: "removeAttachment"; id: string };
+    | { type: "removeAttachment"; id: string }
+    /** A team server refused the key: OLMo: Set Team Server API Key. */
+    | { type: "setServerApiKey" }
+    /** A team server or its model cannot be found: the settings at olmo.server. */
+    | { type: "openServerSettings" };
 
 /** The fields of each webview message, so the extension can check what arrives before acting on it. */
 const webviewMessageFields: {
@@ -273,6 +278,32 @@ const webviewMessageFields: {
     attach: { suggestionId: "string" },
     attachUris: { uriList: "string" },
     removeAttachment: { id: "string" },
+    setServerApiKey: {},
+    openServerSettings: {},
+};
+
+/**
+ * What the user can do about a team server's failure, by its error code (the sidecar's, or the
+ * extension's `invalidServerUrl`): a new API key after a 401, the settings when the server or its
+ * model cannot be found. The chat view and the notifications offer the same.
+ */
+export type ServerErrorAction = "setServerApiKey" | "openServerSettings";
+
+export function serverErrorAction(code: string | undefined): ServerErrorAction | undefined {
+    if (code === "serverUnauthorized") return "setServerApiKey";
+    if (
+        code === "serverUnreachable" ||
+        code === "serverModelNotFound" ||
+        code === "invalidServerUrl"
+    )
+        return "openServerSettings";
+    return undefined;
+}
+
+/** The button that offers each action. */
+export const SERVER_ACTION_LABELS: Record<ServerErrorAction, string> = {
+    setServerApiKey: "Set API Key",
+    openServerSettings: "Open Settings",
 };
 
 /** True when `value` is a well-formed webview message (the webview renders untrusted model text). */

@@ -36,6 +36,7 @@ import {
 import { errorText, isMemoryError, SidecarError } from "./errors.js";
 import { affordableSequences, SWA_FULL_CACHE } from "./fitEstimate.js";
 import { checkModelFile, type ModelHeader } from "./modelFiles.js";
+import type { ModelEngine } from "./modelEngine.js";
 import { SavedStates } from "./savedStates.js";
 import { DEFAULT_SEQUENCES, RequestScheduler, type CancelSignal, type Slot } from "./scheduler.js";
 import {
@@ -49,7 +50,7 @@ import type {
     ChatResult,
     FormatPromptResult,
     GpuChoice,
-    LoadParams,
+    LocalLoadParams,
     ModelInfo,
     Sampling,
     SidecarState,
@@ -72,7 +73,7 @@ export interface EngineEvents {
     log(message: string): void;
 }
 
-export class Engine {
+export class Engine implements ModelEngine {
     private readonly llamas = new Map<GpuChoice, Promise<Llama>>();
     private loaded?: Loaded;
     private loadChain: Promise<unknown> = Promise.resolve();
@@ -94,7 +95,7 @@ export class Engine {
     }
 
     /** Loads are serialized; a new load replaces the current model. */
-    load(params: LoadParams): Promise<ModelInfo> {
+    load(params: LocalLoadParams): Promise<ModelInfo> {
         const run = this.loadChain.then(
             () => this.loadNow(params),
             () => this.loadNow(params),
@@ -121,7 +122,7 @@ export class Engine {
         this.setState({ state: "idle" });
     }
 
-    private async loadNow(params: LoadParams): Promise<ModelInfo> {
+    private async loadNow(params: LocalLoadParams): Promise<ModelInfo> {
         await this.unload();
         try {
             const info = await this.loadFile(params);
@@ -134,7 +135,7 @@ export class Engine {
         }
     }
 
-    private async loadFile(params: LoadParams): Promise<ModelInfo> {
+    private async loadFile(params: LocalLoadParams): Promise<ModelInfo> {
         const { modelPath } = params;
         const header = await checkModelFile(modelPath);
         const format = fileChatFormat(header, modelPath);
@@ -200,7 +201,7 @@ export class Engine {
      */
     private async fitInMemory(
         llama: Llama,
-        params: LoadParams,
+        params: LocalLoadParams,
         header: ModelHeader,
         threads: number,
     ): Promise<{ model: LlamaModel; context: LlamaContext; fallback?: string }> {

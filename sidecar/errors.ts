@@ -1,15 +1,22 @@
-import { ErrorCodes, type ErrorCode } from "./protocol.js";
+import { ErrorCodes, type ErrorCode, type ErrorData } from "./protocol.js";
 
 /** An error with a stable protocol code and a message a user can act on. */
 export class SidecarError extends Error {
     constructor(
         public readonly code: ErrorCode,
         message: string,
+        /** serverOverloaded: when the server said to retry. */
+        public readonly retryAfterMs?: number,
     ) {
         super(message);
     }
     get rpcCode(): number {
         return ErrorCodes[this.code];
+    }
+    get data(): ErrorData {
+        return this.retryAfterMs === undefined
+            ? { code: this.code }
+            : { code: this.code, retryAfterMs: this.retryAfterMs };
     }
 }
 

@@ -17,18 +17,24 @@ import { checkParams } from "./params.js";
 import { explainPrompt, rewritePrompt } from "./prompts.js";
 import { RewriteCodeStream } from "./rewriteOutput.js";
 import type { Engine } from "./engine.js";
+import type { ModelEngine } from "./modelEngine.js";
+import type { RemoteEngine } from "./remoteEngine.js";
 import { errorText, SidecarError } from "./errors.js";
 import {
+    isServerLoad,
     PROTOCOL_VERSION,
     type Backend,
     type ChatDelta,
     type ChatMessage,
     type DownloadProgress,
+    type LoadParams,
+    type ModelInfo,
     type Notifications,
     type ParamsOf,
     type RequestMethod,
     type ResultOf,
     type SidecarCapabilities,
+    type SidecarState,
 } from "./protocol.js";
 
 declare const SIDECAR_VERSION: string; // injected by the build
@@ -58,10 +64,33 @@ let shuttingDown = false;
 // request that needs it, so that `initialize` answers at once.
 let engine: Promise<Engine> | undefined;
 function getEngine(): Promise<Engine> {
-    engine ??= import("./engine.js").then(
-        ({ Engine }) => new Engine({ status: (state) => notify("olmo/status", state), log }),
-    );
+    engine ??= import("./engine.js").then(({ Engine }) => new Engine(engineEvents));
     return engine;
+}
+const engineEvents = { status: (state: SidecarState) => notify("olmo/status", state), log };
+/** The engine a server load chose; undefined while the local engine serves (or nothing is loaded). */
+let remote: RemoteEngine | undefined;
+/** The engine the last load chose: the local one unless a server was loaded. */
+async function activeEngine(): Promise<ModelEngine> {
+    return remote ?? getEngine();
+}
+let loads: Promise<unknown> = Promise.resolve();
+/** Loads one at a time; a load of the other kind first frees what the other engine holds. */
+function load(params: LoadParams): Promise<ModelInfo> {
+    const run = loads.then(async () => {
+        if (isServerLoad(params)) {
+            if (engine) await (await engine).unload();
+            await remote?.unload();
+            const { RemoteEngine } = await import("./remoteEngine.js");
+            remote = new RemoteEngine(engineEvents);
+            return remote.load(params);
+        }
+        await remote?.unload();
+        remote = undefined;
+        return (await getEngine()).load(params);
+    });
+    loads = run.catch(() => undefined);
+    return run;
 }
 const deltaType = new ProgressType<ChatDelta>();
 
@@ -87,7 +116,7 @@ function handle<M extends RequestMethod>(
             return await handler(checkParams(method, args.length > 1 ? args : args[0]), token);
         } catch (error) {
             if (error instanceof SidecarError)
-                return new ResponseError(error.rpcCode, error.message, { code: error.code });
+                return new ResponseError(error.rpcCode, error.message, error.data);
             log(`${method} failed: ${error instanceof Error ? error.stack : String(error)}`);
             return new ResponseError(-32603, `Internal error in ${method}: ${errorText(error)}`);
         }
@@ -151,19 +180,19 @@ connection.onInitialize(() => {
 
 declare const NODE_LLAMA_CPP_VERSION: string; // injected by the build
 
-handle("olmo/load", async (params) => (await getEngine()).load(params));
+handle("olmo/load", (params) => load(params));
 handle("olmo/unload", async () => {
-    await (await getEngine()).unload();
+    await (await activeEngine()).unload();
     return null;
 });
-handle("olmo/modelInfo", async () => (await getEngine()).modelInfo);
-handle("olmo/countTokens", async (params) => (await getEngine()).countTokens(params));
-handle("olmo/formatPrompt", async (params) => (await getEngine()).formatPrompt(params.messages));
+handle("olmo/modelInfo", async () => (await activeEngine()).modelInfo);
+handle("olmo/countTokens", async (params) => (await activeEngine()).countTokens(params));
+handle("olmo/formatPrompt", async (params) => (await activeEngine()).formatPrompt(params.messages));
 handle("olmo/chat", async (params, token) => {
     const batcher = streamTo(params.partialResultToken);
     try {
         return await (
-            await getEngine()
+            await activeEngine()
         ).chat(
             params.conversationId,
             params.messages,
@@ -182,7 +211,7 @@ handle("olmo/explain", async (params, token) => {
     const batcher = streamTo(params.partialResultToken);
     try {
         const result = await (
-            await getEngine()
+            await activeEngine()
         ).chat(
             params.conversationId,
             messages,
@@ -220,9 +249,9 @@ handle("olmo/download", async (params, token) => {
 let rewrites = 0;
 handle("olmo/rewrite", async (params, token) => {
     const messages: ChatMessage[] = [{ role: "user", content: rewritePrompt(params) }];
-    const engine = await getEngine();
+    const engine = await activeEngine();
     // Room for the code to come back with changes; greedy unless asked otherwise (code wants the likeliest tokens).
-    const codeTokens = engine.countTokens({ text: params.code }).tokens;
+    const codeTokens = (await engine.countTokens({ text: params.code })).tokens;
     const sampling = { temperature: 0, maxTokens: 2 * codeTokens + 128, ...params.sampling };
     const code = new RewriteCodeStream();
     const batcher = streamTo(params.partialResultToken);
@@ -248,6 +277,7 @@ handle("olmo/rewrite", async (params, token) => {
 
 connection.onShutdown(async () => {
     shuttingDown = true;
+    await remote?.dispose();
     await (await engine)?.dispose();
 });
 connection.onExit(() => process.exit(0));

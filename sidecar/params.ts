@@ -5,11 +5,15 @@ import { SidecarError } from "./errors.js";
 import {
     MAX_TEXT_CHARS,
     type ChatMessage,
+    type LoadParams,
+    type LocalLoadParams,
     type ModelSource,
     type ParamsOf,
     type RequestMethod,
     type Role,
     type Sampling,
+    type ServerLoadParams,
+    type ServerTarget,
 } from "./protocol.js";
 
 /** llama.cpp's limit on sequences per context. */
@@ -156,17 +160,30 @@ const modelSource = {
     revision: optional(string({ nonEmpty: true })),
 };
 
-const checks: { [M in RequestMethod]: Check<ParamsOf<M>> } = {
-    "olmo/load": object({
-        modelPath: string(),
-        gpu: optional(oneOf("auto", "cuda", "vulkan", "metal", "cpu")),
-        gpuLayers: optional(
-            either(oneOf("auto"), integer(0, 10_000), `"auto" or a whole number from 0`),
-        ),
-        contextSize: optional(integer(1, 1 << 20)),
-        threads: optional(integer(0, 1024)),
-        sequences: optional(integer(1, MAX_SEQUENCES)),
+const localLoad = object<LocalLoadParams>({
+    modelPath: string(),
+    gpu: optional(oneOf("auto", "cuda", "vulkan", "metal", "cpu")),
+    gpuLayers: optional(
+        either(oneOf("auto"), integer(0, 10_000), `"auto" or a whole number from 0`),
+    ),
+    contextSize: optional(integer(1, 1 << 20)),
+    threads: optional(integer(0, 1024)),
+    sequences: optional(integer(1, MAX_SEQUENCES)),
+});
+const serverLoad = object<ServerLoadParams>({
+    server: object<ServerTarget>({
+        url: string({ nonEmpty: true }),
+        apiKey: optional(string({ nonEmpty: true })),
+        model: optional(string({ nonEmpty: true })),
     }),
+    contextSize: optional(integer(1, 1 << 20)),
+});
+
+const checks: { [M in RequestMethod]: Check<ParamsOf<M>> } = {
+    "olmo/load": (value, path): LoadParams =>
+        isRecord(value) && value.server !== undefined
+            ? serverLoad(value, path)
+            : localLoad(value, path),
     "olmo/unload": nothing,
     "olmo/modelInfo": nothing,
     "olmo/chat": object({

@@ -7,7 +7,7 @@
  * sidecar that reports another version (`protocolMismatch`): both ship in one package, so a
  * mismatch means mixed builds (a stale dist/, a half-finished update), not a setting to fix.
  */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** Why this extension cannot use the sidecar that answered `initialize`; undefined when it can. */
 export function protocolMismatch(
@@ -21,6 +21,15 @@ export function protocolMismatch(
         `The OLMo model process reports ${theirs}, but this extension needs version ` +
         `${PROTOCOL_VERSION}: the two are from different builds. Reinstall OLMo Local.`
     );
+}
+
+/**
+ * This machine, as a URL's hostname writes it: `localhost`, 127.0.0.0/8 or `[::1]`. The only hosts
+ * a team server may be reached at over plain http (checked as typed in the extension, and again
+ * in the sidecar before anything is sent).
+ */
+export function isLoopbackHost(hostname: string): boolean {
+    return /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i.test(hostname);
 }
 
 export type GpuChoice = "auto" | "cuda" | "vulkan" | "metal" | "cpu";
@@ -53,7 +62,8 @@ export interface Sampling {
     tokenBias?: Record<string, number>;
 }
 
-export interface LoadParams {
+/** A model file on this machine, run by the sidecar itself (node-llama-cpp). */
+export interface LocalLoadParams {
     modelPath: string;
     gpu?: GpuChoice;
     /** "auto" fits what the VRAM allows. */
@@ -65,18 +75,62 @@ export interface LoadParams {
     sequences?: number;
 }
 
+/** An inference server (llama-server, or one with an OpenAI-compatible `/v1/completions`). */
+export interface ServerTarget {
+    /** `https://...`; plain `http://` only for this machine (127.0.0.1, localhost, [::1]). */
+    url: string;
+    /** Sent as `Authorization: Bearer`; never logged. */
+    apiKey?: string;
+    /** The server's model id; default: the one it serves. */
+    model?: string;
+}
+
+/** Runs the model on a server: the sidecar formats each prompt itself and streams raw completions. */
+export interface ServerLoadParams {
+    server: ServerTarget;
+    /** At most the server's own context; default: the server's. */
+    contextSize?: number;
+}
+
+export type LoadParams = LocalLoadParams | ServerLoadParams;
+
+export function isServerLoad(params: LoadParams): params is ServerLoadParams {
+    return "server" in params;
+}
+
+/** Where a server-run model runs (ModelInfo.server). */
+export interface ServerModelInfo {
+    /** As configured (no API key in it). */
+    url: string;
+    /** The URL's host (and port when not the default), for "OLMo on <host>". */
+    host: string;
+    /** The server's model id. */
+    model: string;
+    /** llama-server (found by its `/props`), or another OpenAI-compatible server (vLLM, Ollama). */
+    kind: "llama-server" | "openai";
+}
+
+/**
+ * The loaded model. For a server (`server` present): `path` is the server's URL, `name` its model
+ * (file name or id), `architecture` "olmo2", `contextSize` the server's context (per slot for
+ * llama-server) and `trainContextSize` the model's where the server reports it (else the context);
+ * `backend` is "server" and what this machine does not know is zero or absent: `fileSizeBytes`
+ * (llama-server reports it; else 0), `gpuLayers`, `totalLayers` and `threads` (0), `vramBytes`,
+ * `ramBytes`; `sequences` is the server's parallel slots (1 when it does not say); `loadMs` is the
+ * time to reach the server and read its model.
+ */
 export interface ModelInfo {
     path: string;
     name: string;
     architecture: string;
-    /** e.g. "Q4_K_M" */
+    /** e.g. "Q4_K_M"; "unknown" where neither the file nor the server's model name says. */
     quantization: string;
     fileSizeBytes: number;
     parameters?: number;
     contextSize: number;
     trainContextSize: number;
     sequences: number;
-    backend: Backend;
+    backend: Backend | "server";
     gpuName?: string;
     gpuLayers: number;
     totalLayers: number;
@@ -86,6 +140,8 @@ export interface ModelInfo {
     ramBytes?: number;
     /** Present when memory ran short at the requested settings: what was reduced to load anyway. */
     fallback?: string;
+    /** Present when the model runs on a server. */
+    server?: ServerModelInfo;
 }
 
 /**
@@ -299,6 +355,7 @@ export interface FormatPromptResult {
 
 export type SidecarState =
     | { state: "idle" }
+    /** `modelPath`: the file, or the server's URL. */
     | { state: "loading"; progress: number; modelPath: string }
     | { state: "ready"; model: ModelInfo }
     | { state: "error"; code: ErrorCode; message: string };
@@ -322,11 +379,31 @@ export const ErrorCodes = {
     unverifiable: -32014,
     /** The server sent other bytes than it announced (more, or another range). */
     downloadMismatch: -32015,
+    /** The server cannot be reached (refused, no such host, timed out, not https off this machine). */
+    serverUnreachable: -32016,
+    /** The server refused the API key (401/403). */
+    serverUnauthorized: -32017,
+    /** The server does not serve the model asked for, or has no raw-completion endpoint (404). */
+    serverModelNotFound: -32018,
+    /** The server is busy (429/503); `ErrorData.retryAfterMs` when it said when to retry. */
+    serverOverloaded: -32019,
+    /** The server answered, but not as a supported one does (chat completions only, another family). */
+    serverUnsupported: -32020,
     invalidParams: -32602,
     /** LSP's RequestCancelled. */
     cancelled: -32800,
 } as const;
 export type ErrorCode = keyof typeof ErrorCodes;
+
+/**
+ * The `data` of every error response with a code above. A prompt too large for a server's context
+ * is `contextOverflow`, as locally.
+ */
+export interface ErrorData {
+    code: ErrorCode;
+    /** serverOverloaded: the server's Retry-After, in milliseconds. */
+    retryAfterMs?: number;
+}
 
 export function errorCodeName(code: number): ErrorCode | undefined {
     return (Object.keys(ErrorCodes) as ErrorCode[]).find((k) => ErrorCodes[k] === code);

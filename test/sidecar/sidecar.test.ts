@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { ResponseError } from "vscode-jsonrpc/node";
 import {
     ErrorCodes,
+    PROTOCOL_VERSION,
     type ChatMessage,
     type ErrorCode,
     type ModelInfo,
@@ -56,7 +57,7 @@ describe("sidecar: the real process over stdio", () => {
     test("initialize answers with versions, backends and cores", async () => {
         const started = await SidecarProcess.start();
         try {
-            assert.equal(started.capabilities.protocolVersion, 1);
+            assert.equal(started.capabilities.protocolVersion, PROTOCOL_VERSION);
             assert.match(started.capabilities.sidecarVersion, /^\d+\.\d+\.\d+/);
             assert.equal(started.capabilities.nodeLlamaCppVersion, "3.21.1");
             assert.ok(started.capabilities.backends.includes("cpu"));

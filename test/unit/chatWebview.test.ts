@@ -318,6 +318,49 @@ describe("unit: chat webview", () => {
         assert.equal(view.$(".banner").hidden, true);
     });
 
+    test("a team server's failures offer their way out: Set API Key, Open Settings", () => {
+        const view = openView();
+        const refused: Message = {
+            id: "a2",
+            role: "assistant",
+            text: "",
+            state: "failed",
+            error: {
+                code: "serverUnauthorized",
+                message: "The OLMo server at gpu-box:8080 refused the API key (401).",
+            },
+        };
+        view.receive({
+            type: "snapshot",
+            snapshot: snapshotWith([question, refused], {
+                model: {
+                    kind: "error",
+                    code: "serverUnreachable",
+                    message: "Cannot reach the OLMo server at gpu-box:8080.",
+                },
+            }),
+        });
+        const restart = view.$('.banner button[data-command="restartModel"]');
+        assert.equal(restart.classList.contains("primary"), false, "the server's way out leads");
+        view.posted.length = 0;
+        view.$('article[data-id="a2"] button[data-command="setServerApiKey"]').click();
+        view.$('.banner button[data-command="openServerSettings"]').click();
+        assert.deepEqual(view.posted, [
+            { type: "setServerApiKey" },
+            { type: "openServerSettings" },
+        ]);
+        // Other failures offer neither.
+        view.receive({ type: "model", model: { kind: "error", message: "CUDA out of memory" } });
+        assert.equal(
+            view.document.querySelectorAll(".banner button[data-command*='Server']").length,
+            0,
+        );
+        assert.equal(
+            view.$('.banner button[data-command="restartModel"]').classList.contains("primary"),
+            true,
+        );
+    });
+
     test("stopped, cut-off and shortened answers say so", () => {
         const view = openView();
         view.receive({

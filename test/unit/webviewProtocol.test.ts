@@ -30,6 +30,8 @@ describe("unit: webview protocol", () => {
             { type: "renameChat", id: "c1" },
             { type: "exportChat", id: "c1" },
             { type: "searchHistory", query: "" },
+            { type: "setServerApiKey" },
+            { type: "openServerSettings" },
         ];
         for (const message of messages)
             assert.ok(isWebviewToHost(message), JSON.stringify(message));

@@ -12,23 +12,15 @@
 // Large parts are cached by version in .cache/gpu-bench-parts/.
 import * as esbuild from "esbuild";
 import { execFileSync } from "node:child_process";
-import {
-    cpSync,
-    existsSync,
-    mkdirSync,
-    mkdtempSync,
-    readdirSync,
-    readFileSync,
-    rmSync,
-} from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { cloneLlamaCpp, llamaCppTag } from "../../support/llamaCppSource.js";
 import { REPO_ROOT } from "../../support/models.js";
 
 /** What the device machines carry: 64 MiB of ignored paths in all. */
 const SIZE_LIMIT_BYTES = 64 * 2 ** 20;
-const LLAMA_PACKAGE = join(REPO_ROOT, "node_modules", "node-llama-cpp");
 /** The N-API headers node-addon-api includes: all the addon needs of Node's include/node. */
 const NODE_API_HEADERS = [
     "js_native_api.h",
@@ -114,38 +106,13 @@ function nodeArchive(): string {
 }
 
 function llamaCppArchive(): string {
-    const info = JSON.parse(
-        readFileSync(join(LLAMA_PACKAGE, "llama", "llama.cpp.info.json"), "utf8"),
-    ) as {
-        tag: string;
-    };
-    const archive = join(parts, `llama.cpp-${info.tag}.tar.xz`);
+    const tag = llamaCppTag();
+    const archive = join(parts, `llama.cpp-${tag}.tar.xz`);
     if (existsSync(archive)) return archive;
-    log(`llama.cpp ${info.tag}: cloned from node-llama-cpp's git bundle`);
+    log(`llama.cpp ${tag}: cloned from node-llama-cpp's git bundle`);
     const work = mkdtempSync(join(tmpdir(), "olmo-llama-"));
     try {
-        const source = join(work, "llama.cpp");
-        run("git", [
-            "clone",
-            "--quiet",
-            "--depth",
-            "1",
-            join(LLAMA_PACKAGE, "llama", "gitRelease.bundle"),
-            source,
-        ]);
-        // node-llama-cpp applies these after its own clone (applyLlamaCppRepoPatches.js).
-        const patches = join(LLAMA_PACKAGE, "llama", "patches");
-        for (const patch of readdirSync(patches).filter((f) => f.endsWith(".diff"))) {
-            try {
-                run("git", ["apply", "--check", join(patches, patch)], source);
-            } catch {
-                run("git", ["apply", "--reverse", "--check", join(patches, patch)], source); // already in
-                log(`patch ${patch}: already in this release`);
-                continue;
-            }
-            run("git", ["apply", join(patches, patch)], source);
-            log(`patch ${patch}: applied`);
-        }
+        cloneLlamaCpp(join(work, "llama.cpp"), log);
         tarXz(
             `${archive}.partial`,
             work,

@@ -1,0 +1,49 @@
+// What the request handlers (main.ts) need of an engine: the local one (engine.ts, node-llama-cpp)
+// and the remote one (remoteEngine.ts, an inference server) both provide it, chosen at load.
+import type {
+    ChatMessage,
+    ChatResult,
+    CountTokensResult,
+    FormatPromptResult,
+    ModelInfo,
+    Sampling,
+} from "./protocol.js";
+import type { CancelSignal } from "./scheduler.js";
+
+export interface ModelEngine {
+    /** The loaded model, or null. */
+    readonly modelInfo: ModelInfo | null;
+    /**
+     * The assistant's answer to `messages`, streamed to `onDelta`; cancelling returns what came so
+     * far with stop reason `cancelled`. `caller`: another extension's id (vscode.lm), which waits
+     * behind the user's own requests (scheduler.ts). `promptLookup` asks for prompt-lookup drafts
+     * where the engine has them (the local one; a server decodes as it does).
+     */
+    chat(
+        conversationId: string,
+        messages: readonly ChatMessage[],
+        sampling: Sampling,
+        onDelta: (text: string) => void,
+        cancel: CancelSignal,
+        options?: { caller?: string; promptLookup?: boolean },
+    ): Promise<ChatResult>;
+    /** A rewrite: a one-off conversation; `speculative` asks for prompt-lookup drafts where supported. */
+    rewrite(
+        conversationId: string,
+        messages: readonly ChatMessage[],
+        sampling: Sampling,
+        onDelta: (text: string) => void,
+        cancel: CancelSignal,
+        speculative?: boolean,
+    ): Promise<ChatResult>;
+    countTokens(input: {
+        messages?: readonly ChatMessage[];
+        text?: string;
+    }): CountTokensResult | Promise<CountTokensResult>;
+    formatPrompt(
+        messages: readonly ChatMessage[],
+    ): FormatPromptResult | Promise<FormatPromptResult>;
+    /** Frees the model: waiting requests fail, running ones stop. */
+    unload(): Promise<void>;
+    dispose(): Promise<void>;
+}
