@@ -1,11 +1,14 @@
 // llama.cpp's llama-server for the server tests and bench:server: built once (CPU only) from the
-// llama.cpp source node-llama-cpp ships, into a fixed folder of the test cache next to
-// code-server (~/.cache/olmo-local/llama-server-<tag>/), and started on 127.0.0.1 on a free port.
+// llama.cpp source node-llama-cpp ships, linked against node-llama-cpp's prebuilt libraries, into
+// a fixed folder of the test cache next to code-server
+// (~/.cache/olmo-local/llama-server-<tag>-r<recipe>/), and started on 127.0.0.1 on a free port.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import {
+    copyFileSync,
     existsSync,
     mkdirSync,
     openSync,
+    readdirSync,
     readFileSync,
     renameSync,
     rmSync,
@@ -16,11 +19,15 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { cacheRoot } from "../e2e/codeserver.js";
 import { cloneLlamaCpp, llamaCppTag } from "./llamaCppSource.js";
+import { REPO_ROOT } from "./models.js";
 
 const log = (line: string) => process.stderr.write(`[llama-server] ${line}\n`);
 
+/** Bumped whenever the build recipe changes, so that a binary cached by an older one is rebuilt. */
+const BUILD_RECIPE = 2;
+
 export function llamaServerDir(): string {
-    return join(cacheRoot(), `llama-server-${llamaCppTag()}`);
+    return join(cacheRoot(), `llama-server-${llamaCppTag()}-r${BUILD_RECIPE}`);
 }
 
 /**
@@ -88,16 +95,48 @@ export async function ensureLlamaServer(): Promise<string> {
             `the background llama-server build failed:\n${readFileSafe(join(dir, "build.log")).slice(-4000)}`,
         );
     }
-    buildLlamaServer();
+    await buildLlamaServer();
     return binary;
 }
 
 /**
- * Builds llama-server (about 15 minutes on 2 cores; under `nice`, as everything heavy here). The
- * build folder is kept for an interrupted build to resume; the binary is moved into place only
- * when it is complete.
+ * node-llama-cpp's prebuilt shared libraries of the same llama.cpp release: llama, ggml, the CPU
+ * backend variants ggml picks from at run time, and llama-common (which also holds cpp-httplib).
  */
-function buildLlamaServer(): void {
+const PREBUILT_LIBS = join(
+    REPO_ROOT,
+    "node_modules",
+    "@node-llama-cpp",
+    `${process.platform}-${process.arch}`,
+    "bins",
+    `${process.platform}-${process.arch}`,
+);
+
+/** What the binary links against; the other prebuilt libraries are ggml's CPU backends. */
+const LINKED_LIBS = [
+    "libllama-common.so",
+    `libllama.${llamaCppTag()}.so`,
+    `libggml.${llamaCppTag()}.so`,
+    "libggml-base.so",
+];
+
+/** The CMake targets whose sources llama-server needs beyond node-llama-cpp's libraries. */
+const COMPILED_TARGETS =
+    /\/CMakeFiles\/(server-context|llama-server-impl|llama-server|mtmd|vendor-hash)\.dir\//;
+
+/**
+ * Builds llama-server (a few minutes on 2 cores; under `nice`, as everything heavy here): only
+ * the server's own sources, multimodal support (mtmd) and a hash are compiled, with the flags of
+ * the tree's own CMake configuration, and linked against node-llama-cpp's prebuilt libraries,
+ * copied next to the binary (found by its `$ORIGIN` rpath, and ggml loads its CPU backends from
+ * there). The cloned source is kept for an interrupted build to resume; the binary is moved
+ * into place only when it is complete.
+ */
+async function buildLlamaServer(): Promise<void> {
+    if (!existsSync(join(PREBUILT_LIBS, LINKED_LIBS[0])))
+        throw new Error(
+            `llama-server links against node-llama-cpp's prebuilt libraries, but ${PREBUILT_LIBS} lacks them (npm ci installs them)`,
+        );
     const dir = llamaServerDir();
     const started = performance.now();
     mkdirSync(dir, { recursive: true });
@@ -112,29 +151,86 @@ function buildLlamaServer(): void {
         execFileSync("nice", ["-n", "19", "cmake", ...args], {
             stdio: ["ignore", "inherit", "inherit"],
         });
+    // No OpenSSL: node-llama-cpp's cpp-httplib, which the server links against, is built without.
+    // No web UI: the tests start the server with --no-webui.
     cmake([
         "-S",
         source,
         "-B",
         build,
         "-DCMAKE_BUILD_TYPE=Release",
+        "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON",
         "-DLLAMA_CURL=OFF",
-        "-DGGML_NATIVE=ON",
-        "-DBUILD_SHARED_LIBS=OFF",
+        "-DLLAMA_OPENSSL=OFF",
+        "-DLLAMA_BUILD_UI=OFF",
+        "-DLLAMA_USE_PREBUILT_UI=OFF",
         "-DLLAMA_BUILD_TESTS=OFF",
         "-DLLAMA_BUILD_EXAMPLES=OFF",
         "-DLLAMA_BUILD_SERVER=ON",
     ]);
-    cmake(["--build", build, "--target", "llama-server", "-j2"]);
-    renameSync(join(build, "bin", "llama-server"), join(dir, "llama-server"));
+    // The (empty) web UI's generated sources and library: nothing of llama or ggml.
+    cmake(["--build", build, "--target", "llama-ui", "-j2"]);
+    const compiles = (
+        JSON.parse(readFileSync(join(build, "compile_commands.json"), "utf8")) as {
+            directory: string;
+            command: string;
+        }[]
+    )
+        .map((entry) => ({ ...entry, output: / -o (\S+) /.exec(entry.command)?.[1] ?? "" }))
+        .filter((entry) => COMPILED_TARGETS.test(`/${entry.output}`));
+    if (!compiles.some((entry) => entry.output.includes("/llama-server.dir/")))
+        throw new Error(
+            `llama.cpp ${llamaCppTag()}'s CMake configuration has no llama-server target (${build})`,
+        );
+    await compileTwoAtATime(compiles);
+    const objects = compiles.map((entry) => join(entry.directory, entry.output));
+    for (const lib of readdirSync(PREBUILT_LIBS).filter((f) => f.endsWith(".so")))
+        copyFileSync(join(PREBUILT_LIBS, lib), join(dir, lib));
+    const linked = join(build, "llama-server");
+    execFileSync(
+        "nice",
+        [
+            "-n",
+            "19",
+            "c++",
+            "-o",
+            linked,
+            ...objects,
+            join(build, "tools", "ui", "libllama-ui.a"),
+            ...LINKED_LIBS.map((lib) => join(dir, lib)),
+            "-Wl,-rpath,$ORIGIN",
+            "-pthread",
+        ],
+        { stdio: ["ignore", "inherit", "inherit"] },
+    );
+    renameSync(linked, join(dir, "llama-server"));
     log(
         `built in ${((performance.now() - started) / 1000).toFixed(0)} s: ${join(dir, "llama-server")}`,
     );
 }
 
+/** Runs the compiler commands two at a time (this machine's cores); rejects on the first failure. */
+async function compileTwoAtATime(
+    compiles: { directory: string; command: string }[],
+): Promise<void> {
+    const queue = [...compiles];
+    const worker = async () => {
+        for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+            const { directory, command } = next;
+            const child = spawn("nice", ["-n", "19", "sh", "-c", command], {
+                cwd: directory,
+                stdio: ["ignore", "inherit", "inherit"],
+            });
+            const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+            if (code !== 0) throw new Error(`compiling failed (exit ${code}): ${command}`);
+        }
+    };
+    await Promise.all([worker(), worker()]);
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv.includes("--build")) {
     try {
-        buildLlamaServer();
+        await buildLlamaServer();
     } finally {
         rmSync(join(llamaServerDir(), "build.pid"), { force: true });
     }
