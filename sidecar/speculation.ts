@@ -24,10 +24,10 @@ import type { Usage } from "./protocol.js";
 export const PROMPT_LOOKUP_FOR_REWRITES = true;
 
 /**
- * The longest draft. On the 1B shape, CPU, 1 thread, a batch of n tokens costs about 1 + n/3
- * one-token steps' weight reads (a 17-token batch about 5 steps), so an answer that copies its
- * input runs about 3.3× plain with 16-token drafts and 3.5× with 32 (the ceiling is about 4×);
- * the backing off keeps a longer limit from costing more when drafts fail.
+ * The longest draft. Drafting decodes at best at the batch (prefill) rate, less the logits each
+ * drafted position needs: on the 1B shape, 1 thread, an Intel Xeon whose prefill ran 5.9× its
+ * decode gave 3.4× with 16-token drafts, an AMD EPYC whose prefill runs 3.3–4× its decode 2.1×
+ * with 32 (README, Performance). Longer drafts waste little: the backing off keeps refuted ones short.
  */
 export const MAX_DRAFT_TOKENS = 32;
 /** Drafts in a row with nothing accepted before drafting pauses. */
