@@ -130,7 +130,7 @@ export class BaselineSide implements ChatSide {
 }
 
 /** The context the engine creates: one sequence, the requested size within the model's, explicit threads. */
-function createContext(model: LlamaModel, settings: SideSettings): Promise<LlamaContext> {
+export function createContext(model: LlamaModel, settings: SideSettings): Promise<LlamaContext> {
     return model.createContext({
         contextSize: Math.min(settings.contextSize, model.trainContextSize),
         sequences: 1,

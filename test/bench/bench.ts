@@ -20,6 +20,8 @@ import { parseBenchOptions, SHAPES } from "./options.js";
 import { markdown, speculationMarkdown, summarize } from "./report.js";
 import { runRound, type RoundResult } from "./rounds.js";
 import { runSpeculation } from "./speculation.js";
+import { measureDraftCeiling } from "./draftCeiling.js";
+import { MAX_DRAFT_TOKENS } from "../../sidecar/speculation.js";
 import { runThreadSweep } from "./threadSweep.js";
 import { buildPrompt } from "./workload.js";
 
@@ -90,6 +92,9 @@ const speculation =
     options.speculationRounds > 0
         ? await runSpeculation(settings, options.speculationRounds, log)
         : undefined;
+const draftCeiling = speculation
+    ? await measureDraftCeiling(llama, settings, MAX_DRAFT_TOKENS, log)
+    : undefined;
 await llama.dispose();
 
 const summary = summarize({
@@ -108,7 +113,8 @@ const heading =
 console.log(markdown(summary, heading));
 const interleaveSummary = summarizeInterleave(interleave);
 console.log(`\n${interleaveMarkdown(interleaveSummary)}`);
-if (speculation) console.log(`\n${speculationMarkdown(speculation, options.speculationRounds)}`);
+if (speculation)
+    console.log(`\n${speculationMarkdown(speculation, options.speculationRounds, draftCeiling)}`);
 
 const outPath = resolve(REPO_ROOT, options.out);
 await mkdir(dirname(outPath), { recursive: true });
@@ -126,6 +132,7 @@ await writeFile(
             sweepProbes: sweep,
             interleave: { ...interleaveSummary, ...interleave },
             speculation,
+            draftCeiling,
         },
         null,
         2,

@@ -3,6 +3,7 @@
 import type { ProcessMemory } from "./machine.js";
 import type { RoundResult, SideRound } from "./rounds.js";
 import { MAX_DRAFT_TOKENS } from "../../sidecar/speculation.js";
+import type { DraftCeiling } from "./draftCeiling.js";
 import type { SpeculationResult } from "./speculation.js";
 import { spread, type Spread } from "./stats.js";
 import { SWEEP_DECODE_TOKENS, SWEEP_ROUNDS, type SweepProbe } from "./threadSweep.js";
@@ -392,7 +393,11 @@ export function markdown(summary: Summary, heading: string): string {
     return lines.join("\n");
 }
 
-export function speculationMarkdown(result: SpeculationResult, rounds: number): string {
+export function speculationMarkdown(
+    result: SpeculationResult,
+    rounds: number,
+    ceiling?: DraftCeiling,
+): string {
     const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
     const verdicts = result.cases.flatMap((c) => {
         if (!c.target || !c.ratio) return [];
@@ -419,5 +424,12 @@ export function speculationMarkdown(result: SpeculationResult, rounds: number): 
         ),
         "",
         ...verdicts,
+        ...(ceiling?.ratio
+            ? [
+                  `- This machine's ceiling for drafts (node-llama-cpp alone, ${ceiling.draftTokens + 1} tokens in one batch with a token sampled at each, ` +
+                      `${formatSpread(ceiling.batchMs, 0)} ms, against as many one-token steps of ${formatSpread(ceiling.stepMs, 1)} ms): ` +
+                      `a draft accepted whole decodes at most ${formatRatio(ceiling.ratio)} of plain decoding`,
+              ]
+            : []),
     ].join("\n");
 }
