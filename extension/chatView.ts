@@ -339,6 +339,12 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
             ...(context && { context }),
             ...(attachments.length > 0 && { attachments }),
         });
+        this.answerLastMessage(conversation);
+        this.post({ type: "context", context: chatEditorContext(this.contextEnabled) });
+    }
+
+    /** Appends an empty answer to the conversation's last (user) message and streams it. */
+    private answerLastMessage(conversation: Conversation): void {
         const answer: AssistantMessage = {
             id: randomUUID(),
             role: "assistant",
@@ -347,7 +353,6 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
         };
         conversation.messages.push(answer);
         this.startAnswer(conversation, answer);
-        this.post({ type: "context", context: chatEditorContext(this.contextEnabled) });
     }
 
     /**
@@ -396,14 +401,7 @@ class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disposable 
         }
         if (conversation.messages.length === 1 && conversation.titleSetAt === undefined)
             conversation.title = titleFromText(text);
-        const answer: AssistantMessage = {
-            id: randomUUID(),
-            role: "assistant",
-            text: "",
-            state: "streaming",
-        };
-        conversation.messages.push(answer);
-        this.startAnswer(conversation, answer);
+        this.answerLastMessage(conversation);
     }
 
     /** Another version of the last answer; the one on screen is kept among the versions. */
