@@ -46,8 +46,12 @@ const MAX_TOKENS = 800;
  * than the rest of the answer takes.
  */
 const GENERATION_KILL_SHARE = [0.02, 0.4] as const;
-/** The latest a load kill comes after the answer waiting for the load is on screen. */
-const LOAD_KILL_WINDOW_MS = 200;
+/**
+ * The latest a load is frozen (SIGSTOP) after the status bar shows it. A load of the tiny model
+ * takes 0.5 to 5 s here, sometimes less than storing the question that waits for it: frozen at a
+ * random point of its load, the process is killed there once the question is stored.
+ */
+const LOAD_FREEZE_WINDOW_MS = 300;
 const IDLE_KILL_WINDOW_MS = 500;
 
 type Phase = "load" | "generation" | "idle";
@@ -144,6 +148,7 @@ async function faultRun(
                     let before: Map<string, Conversation>;
                     let loadStartedAt = 0;
                     let loadShownAt = 0;
+                    let frozenAt = 0;
                     /** Where the kill landed, for the trace. */
                     let killPoint = "";
 
@@ -176,8 +181,6 @@ async function faultRun(
                         );
                         killPoint = `, ${killAtChars} of ~${fullAnswerChars} characters on screen`;
                     } else {
-                        // A load takes 0.8 to 5 s here: when it was over before the chosen point, that answer
-                        // runs to its end and the load is tried again.
                         for (let attempt = 1; ; attempt++) {
                             modelPathIndex = 1 - modelPathIndex;
                             loadStartedAt = Date.now();
@@ -186,16 +189,27 @@ async function faultRun(
                             });
                             await loading.waitFor();
                             loadShownAt = Date.now();
+                            await delay(random() * LOAD_FREEZE_WINDOW_MS);
+                            process.kill(pid, "SIGSTOP");
+                            frozenAt = Date.now();
                             // The message waits for the load.
                             const question = `Load ${kill}${attempt > 1 ? ` (attempt ${attempt})` : ""}`;
-                            await send(chat, question);
-                            await untilStored(vscode, question);
-                            await delay(random() * LOAD_KILL_WINDOW_MS);
-                            before = await storedById(vscode);
-                            if (await loading.count()) break;
+                            let stillLoading: boolean;
+                            try {
+                                await send(chat, question);
+                                await untilStored(vscode, question);
+                                before = await storedById(vscode);
+                                stillLoading = (await loading.count()) > 0;
+                            } catch (error) {
+                                process.kill(pid, "SIGCONT");
+                                throw error;
+                            }
+                            if (stillLoading) break;
+                            // The load was over before the freeze: let that answer run to its end.
+                            process.kill(pid, "SIGCONT");
                             assert.ok(
                                 attempt < 5,
-                                `kill ${kill}: ${attempt} loads were over before the kill point`,
+                                `kill ${kill}: ${attempt} loads were over before the freeze`,
                             );
                             loadsMissed++;
                             await answerEnded(chat, `kill ${kill}, a load over too soon`);
@@ -219,7 +233,7 @@ async function faultRun(
                     assert.equal(givesUp, verdict.crashes === MAX_CRASHES, JSON.stringify(verdict));
                     const what = `kill ${kill} (${phase}, crash ${verdict.crashes} in the window)`;
                     if (phase === "load")
-                        killPoint = `, ${killedAt - loadShownAt} ms after the load showed`;
+                        killPoint = `, frozen ${frozenAt - loadShownAt} ms after the load showed`;
                     // The restarted process, watched from here on (requests may come before it is up).
                     const restarted = givesUp
                         ? undefined
@@ -413,7 +427,7 @@ async function faultRun(
         (await vscode.extensionLog(/OLMo Local/)).split("did not reach the model process").length -
         1;
     t.diagnostic(
-        `kills by phase: load ${counts.load}, generation ${counts.generation}, idle ${counts.idle} (${KILLS} in all); loads over before their kill point, tried again: ${loadsMissed}`,
+        `kills by phase: load ${counts.load}, generation ${counts.generation}, idle ${counts.idle} (${KILLS} in all); loads over before their freeze, tried again: ${loadsMissed}`,
     );
     t.diagnostic(
         `give-ups seen: ${giveUps} (Show Log pressed on give-up ${showLogAt}); answers after kills: ${answersAfterKills} (${resent} sent again because the process had just died)`,
