@@ -178,13 +178,19 @@ forEachVSCode((vs) =>
                         await titleAction(vscode, "Accept Rewrite").click();
                         await diffTab(vscode).waitFor({ state: "detached" });
                         await editorShows(vscode, EDITOR, withBody(fourth));
-                        // Closing the diff can leave no editor active (seen on 1.100 in CI): Revert
-                        // File must run in sample.js, so activate its tab and see it dirty first.
+                        // Back to the saved file by undoing the accepted rewrite (one undo step) in
+                        // the editor itself. Not through the palette: while the focus settles after
+                        // the diff closed, the palette's Enter reached the editor and replaced the
+                        // selection (seen in CI on 1.100 and on 1.139).
                         await vscode.page
                             .locator(".tabs-container .tab", { hasText: "sample.js" })
                             .click();
                         await sampleTab(vscode, true).waitFor();
-                        await vscode.runCommand("File: Revert File");
+                        await vscode.page.locator(".editor-instance .view-lines").first().click();
+                        await vscode.page
+                            .locator(".editor-instance .monaco-editor.focused")
+                            .waitFor();
+                        await vscode.page.keyboard.press("Control+Z");
                         await sampleTab(vscode, false).waitFor();
                         assert.equal(await readFile(file, "utf8"), SAMPLE);
 
