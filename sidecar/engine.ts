@@ -36,7 +36,7 @@ import {
 import { errorText, isMemoryError, SidecarError } from "./errors.js";
 import { affordableSequences, SWA_FULL_CACHE } from "./fitEstimate.js";
 import { checkModelFile, type ModelHeader } from "./modelFiles.js";
-import type { ModelEngine } from "./modelEngine.js";
+import { LoadChain, type ModelEngine } from "./modelEngine.js";
 import { SavedStates } from "./savedStates.js";
 import { DEFAULT_SEQUENCES, RequestScheduler, type CancelSignal, type Slot } from "./scheduler.js";
 import {
@@ -76,7 +76,7 @@ export interface EngineEvents {
 export class Engine implements ModelEngine {
     private readonly llamas = new Map<GpuChoice, Promise<Llama>>();
     private loaded?: Loaded;
-    private loadChain: Promise<unknown> = Promise.resolve();
+    private readonly loads = new LoadChain();
     private readonly scheduler = new RequestScheduler<LlamaContextSequence>();
     private readonly savedStates = new SavedStates();
     private readonly running = new Set<AbortController>();
@@ -96,12 +96,7 @@ export class Engine implements ModelEngine {
 
     /** Loads are serialized; a new load replaces the current model. */
     load(params: LocalLoadParams): Promise<ModelInfo> {
-        const run = this.loadChain.then(
-            () => this.loadNow(params),
-            () => this.loadNow(params),
-        );
-        this.loadChain = run.catch(() => undefined);
-        return run;
+        return this.loads.run(() => this.loadNow(params));
     }
 
     async unload(): Promise<void> {

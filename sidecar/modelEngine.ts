@@ -47,3 +47,14 @@ export interface ModelEngine {
     unload(): Promise<void>;
     dispose(): Promise<void>;
 }
+
+/** Loads one after another: each starts once the one before has settled, whatever its outcome. */
+export class LoadChain {
+    private last: Promise<unknown> = Promise.resolve();
+
+    run<T>(load: () => Promise<T>): Promise<T> {
+        const run = this.last.then(load, load);
+        this.last = run.catch(() => undefined);
+        return run;
+    }
+}

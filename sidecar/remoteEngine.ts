@@ -31,7 +31,7 @@ import {
 } from "./defaults.js";
 import type { EngineEvents } from "./engine.js";
 import { errorText, SidecarError } from "./errors.js";
-import type { ModelEngine } from "./modelEngine.js";
+import { LoadChain, type ModelEngine } from "./modelEngine.js";
 import { RequestScheduler, type CancelSignal } from "./scheduler.js";
 import { checkServerUrl, type ServerEndpoint } from "./serverUrl.js";
 import { SseParser } from "./sse.js";
@@ -111,7 +111,7 @@ class NeedTokens extends Error {}
 
 export class RemoteEngine implements ModelEngine {
     private connected?: Connected;
-    private loadChain: Promise<unknown> = Promise.resolve();
+    private readonly loads = new LoadChain();
     private readonly scheduler = new RequestScheduler<number>();
     private readonly running = new Set<AbortController>();
     private readonly tokenCache = new Map<string, Token[]>();
@@ -125,12 +125,7 @@ export class RemoteEngine implements ModelEngine {
 
     /** Loads are serialized; a new one replaces the current server. */
     load(params: ServerLoadParams): Promise<ModelInfo> {
-        const run = this.loadChain.then(
-            () => this.loadNow(params),
-            () => this.loadNow(params),
-        );
-        this.loadChain = run.catch(() => undefined);
-        return run;
+        return this.loads.run(() => this.loadNow(params));
     }
 
     async unload(): Promise<void> {
