@@ -77,11 +77,11 @@ export class AttachmentTray implements vscode.Disposable {
         return this.pending.reduce((sum, attachment) => sum + attachment.tokens, 0);
     }
 
-    /** Hands the attachments to the message being sent; the composer's chips go. */
+    /** Hands the attachments to the message being sent; the composer's chips and notice go. */
     take(): Attachment[] {
         const taken = this.pending;
         this.pending = [];
-        if (taken.length > 0) this.postAttachments();
+        this.postAttachments();
         return taken;
     }
 

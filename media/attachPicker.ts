@@ -40,7 +40,10 @@ export function tokenCount(tokens: number): string {
 
 export interface AttachPicker {
     showSuggestions(query: string, suggestions: AttachSuggestion[]): void;
-    showAttachments(attachments: Attachment[], notice?: string): void;
+    /** The chips of the next message. */
+    showAttachments(attachments: Attachment[]): void;
+    /** Why the last attachment was refused, until the next one is tried or the message sent. */
+    showNotice(text: string | undefined): void;
     /** Warns when the attachments and the conversation would not fit the prompt's room. */
     showFit(tokens: TokenMeter | undefined): void;
     /** The chips of a sent message. */
@@ -213,9 +216,11 @@ export function createAttachPicker(parts: AttachPickerParts): AttachPicker {
             list.hidden = false;
             if (offered.length > 0) setActive(0);
         },
-        showAttachments(attachments, text) {
+        showAttachments(attachments) {
             chips.hidden = attachments.length === 0;
             chips.replaceChildren(...attachments.map((a) => chip(a, true)));
+        },
+        showNotice(text) {
             notice.hidden = !text;
             notice.textContent = text ?? "";
         },

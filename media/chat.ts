@@ -730,7 +730,8 @@ window.addEventListener("message", (event: MessageEvent<HostToWebview>) => {
             return attachPicker.showSuggestions(message.query, message.suggestions);
         case "attachments":
             if (snapshot) snapshot.attachments = message.attachments;
-            return attachPicker.showAttachments(message.attachments, message.notice);
+            attachPicker.showAttachments(message.attachments);
+            return attachPicker.showNotice(message.notice);
     }
 });
 

@@ -400,6 +400,11 @@ describe("unit: the composer's @ list and chips (webview in jsdom)", () => {
             view.$("[role=alert].attach-notice").textContent,
             "logo.png looks like a binary file",
         );
+        // A snapshot (another window saved, an answer ended) redraws the chips, not the refusal.
+        view.receive({ type: "snapshot", snapshot: view.snapshot });
+        assert.equal(view.$(".attach-notice").hidden, false, "the refusal stays after a snapshot");
+        view.receive({ type: "attachments", attachments: [] });
+        assert.equal(view.$(".attach-notice").hidden, true, "the next attachment result clears it");
         view.receive({
             type: "tokens",
             tokens: { tokens: 120, contextSize: 4096, attachments: 17, promptRoom: 3072 },
