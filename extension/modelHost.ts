@@ -175,6 +175,13 @@ export class ModelHost implements vscode.Disposable {
     private async load(params: LoadParams): Promise<ModelInfo> {
         const client = await this.startClient();
         this.loadedParams = undefined;
+        // Said now, not when the process reports it: until then the status would go on calling the
+        // model being replaced ready.
+        this.setState({
+            kind: "loading",
+            progress: 0,
+            modelPath: isServerLoad(params) ? params.server.url : params.modelPath,
+        });
         const info = await this.withoutSecretsInTrace(client, params, () =>
             this.send(client, "olmo/load", params),
         );

@@ -47,11 +47,14 @@ const MAX_TOKENS = 800;
  */
 const GENERATION_KILL_SHARE = [0.02, 0.4] as const;
 /**
- * The latest a load is frozen (SIGSTOP) after the status bar shows it. A load of the tiny model
- * takes 0.5 to 5 s here, sometimes less than storing the question that waits for it: frozen at a
- * random point of its load, the process is killed there once the question is stored.
+ * A load kill freezes the sidecar (SIGSTOP) before it reads the load request, stores the question
+ * that waits for the load, lets the process run for a random time up to this window, freezes it
+ * there and kills it. A load of the tiny model took 0.1 to 5 s on the machines seen; one over
+ * before its freeze is tried again with half the window.
  */
-const LOAD_FREEZE_WINDOW_MS = 300;
+const LOAD_RUN_WINDOW_MS = 300;
+/** How long the status bar is given to show what a frozen process wrote before its freeze. */
+const STATUS_SETTLE_MS = 250;
 const IDLE_KILL_WINDOW_MS = 500;
 
 type Phase = "load" | "generation" | "idle";
@@ -147,8 +150,8 @@ async function faultRun(
                     const lastAnswer = chat.locator("article.assistant").last();
                     let before: Map<string, Conversation>;
                     let loadStartedAt = 0;
-                    let loadShownAt = 0;
-                    let frozenAt = 0;
+                    /** How long a killed load ran, between its two freezes. */
+                    let loadRanMs = 0;
                     /** Where the kill landed, for the trace. */
                     let killPoint = "";
 
@@ -181,24 +184,32 @@ async function faultRun(
                         );
                         killPoint = `, ${killAtChars} of ~${fullAnswerChars} characters on screen`;
                     } else {
+                        let window = LOAD_RUN_WINDOW_MS;
                         for (let attempt = 1; ; attempt++) {
                             modelPathIndex = 1 - modelPathIndex;
-                            loadStartedAt = Date.now();
-                            await vscode.updateSettings({
-                                "olmo.modelPath": modelPaths[modelPathIndex],
-                            });
-                            await loading.waitFor();
-                            loadShownAt = Date.now();
-                            await delay(random() * LOAD_FREEZE_WINDOW_MS);
+                            // Frozen before it reads the load request: the load runs only while let.
                             process.kill(pid, "SIGSTOP");
-                            frozenAt = Date.now();
-                            // The message waits for the load.
-                            const question = `Load ${kill}${attempt > 1 ? ` (attempt ${attempt})` : ""}`;
                             let stillLoading: boolean;
                             try {
+                                loadStartedAt = Date.now();
+                                await vscode.updateSettings({
+                                    "olmo.modelPath": modelPaths[modelPathIndex],
+                                });
+                                // The extension says "loading" as it asks for the load.
+                                await loading.waitFor();
+                                // The message waits for the load.
+                                const question = `Load ${kill}${attempt > 1 ? ` (attempt ${attempt})` : ""}`;
                                 await send(chat, question);
                                 await untilStored(vscode, question);
                                 before = await storedById(vscode);
+                                loadRanMs = Math.round(random() * window);
+                                process.kill(pid, "SIGCONT");
+                                await delay(loadRanMs);
+                                process.kill(pid, "SIGSTOP");
+                                // A change of state cannot be awaited where none may come: what the
+                                // process wrote before its freeze reaches the status bar within
+                                // tens of milliseconds.
+                                await delay(STATUS_SETTLE_MS);
                                 stillLoading = (await loading.count()) > 0;
                             } catch (error) {
                                 process.kill(pid, "SIGCONT");
@@ -208,10 +219,11 @@ async function faultRun(
                             // The load was over before the freeze: let that answer run to its end.
                             process.kill(pid, "SIGCONT");
                             assert.ok(
-                                attempt < 5,
-                                `kill ${kill}: ${attempt} loads were over before the freeze`,
+                                attempt < 6,
+                                `kill ${kill}: ${attempt} loads were over before the freeze (the last after ${loadRanMs} ms)`,
                             );
                             loadsMissed++;
+                            window /= 2;
                             await answerEnded(chat, `kill ${kill}, a load over too soon`);
                         }
                     }
@@ -232,8 +244,7 @@ async function faultRun(
                     const givesUp = verdict.backoffMs === undefined;
                     assert.equal(givesUp, verdict.crashes === MAX_CRASHES, JSON.stringify(verdict));
                     const what = `kill ${kill} (${phase}, crash ${verdict.crashes} in the window)`;
-                    if (phase === "load")
-                        killPoint = `, frozen ${frozenAt - loadShownAt} ms after the load showed`;
+                    if (phase === "load") killPoint = `, ${loadRanMs} ms into the load`;
                     // The restarted process, watched from here on (requests may come before it is up).
                     const restarted = givesUp
                         ? undefined
