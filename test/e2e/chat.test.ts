@@ -322,7 +322,11 @@ async function chatScenario(t: TestContext, vscode: VSCodeSession, label: string
             .locator('button[data-action="insert"]')
             .click();
         const editorLines = vscode.page.locator(".monaco-editor .view-lines");
+        // Insert and Apply hand the focus back to the editor last: keys pressed before it lands
+        // would go where the focus was (in CI a later palette lost its Enter to the editor).
+        const editorFocused = vscode.page.locator(".part.editor .monaco-editor.focused");
         await editorLines.filter({ hasText: /const\s+inserted\s+=\s+42;/ }).waitFor();
+        await editorFocused.waitFor();
 
         // Apply replaces the selection as one edit: a single undo brings the old text back.
         await editorLines.click();
@@ -333,6 +337,7 @@ async function chatScenario(t: TestContext, vscode: VSCodeSession, label: string
             .locator('button[data-action="apply"]')
             .click();
         await editorLines.filter({ hasNotText: "sample" }).waitFor();
+        await editorFocused.waitFor();
         await editorLines.click();
         await vscode.page.keyboard.press("Control+Z");
         await editorLines.filter({ hasText: "sample" }).waitFor();
