@@ -36,7 +36,7 @@ import {
 import { errorText, isMemoryError, SidecarError } from "./errors.js";
 import { affordableSequences, SWA_FULL_CACHE } from "./fitEstimate.js";
 import { checkModelFile, type ModelHeader } from "./modelFiles.js";
-import { LoadChain, type ModelEngine } from "./modelEngine.js";
+import { LoadChain, RunningRequests, throwIfUnloaded, type ModelEngine } from "./modelEngine.js";
 import { SavedStates } from "./savedStates.js";
 import { DEFAULT_SEQUENCES, RequestScheduler, type CancelSignal, type Slot } from "./scheduler.js";
 import {
@@ -79,7 +79,7 @@ export class Engine implements ModelEngine {
     private readonly loads = new LoadChain();
     private readonly scheduler = new RequestScheduler<LlamaContextSequence>();
     private readonly savedStates = new SavedStates();
-    private readonly running = new Set<AbortController>();
+    private readonly running = new RunningRequests();
     /** llama.cpp's error lines since the current load step began: its exceptions say only "Failed to ...". */
     private llamaErrors: string[] = [];
     private state: SidecarState = { state: "idle" };
@@ -108,7 +108,7 @@ export class Engine implements ModelEngine {
                 "The model was unloaded before this request started.",
             ),
         );
-        for (const abort of this.running) abort.abort();
+        this.running.unloaded();
         if (loaded) {
             await loaded.context.dispose();
             await loaded.model.dispose();
@@ -516,10 +516,7 @@ export class Engine implements ModelEngine {
         const room = contextSize - prompt.length;
         const generationLimit = Math.min(maxTokens, room);
 
-        const abort = new AbortController();
-        this.running.add(abort);
-        const cancelListener = cancel.onCancellationRequested(() => abort.abort());
-        if (cancel.isCancellationRequested) abort.abort();
+        const { signal, end } = this.running.start(cancel);
         const outputBefore = sequence.tokenMeter.usedOutputTokens;
         // Reuse as measured: the prompt tokens llama.cpp did not evaluate. A sliding-window model
         // (OLMo 3) may restore a checkpoint and evaluate more than the common prefix suggests.
@@ -536,7 +533,7 @@ export class Engine implements ModelEngine {
         });
         try {
             const response = await chat.generateResponse(toChatHistory(fit.kept, true), {
-                signal: abort.signal,
+                signal,
                 stopOnAbortSignal: true,
                 maxTokens: generationLimit,
                 temperature: sampling.temperature ?? DEFAULT_TEMPERATURE,
@@ -553,6 +550,7 @@ export class Engine implements ModelEngine {
                     onDelta(text);
                 },
             });
+            throwIfUnloaded(signal);
             const completionTokens = generatedTokens(sequence, outputBefore, predictionsBefore);
             const evaluated =
                 (inputAtFirstToken ?? sequence.tokenMeter.usedInputTokens) - inputBefore;
@@ -597,8 +595,9 @@ export class Engine implements ModelEngine {
                 contextSize,
             };
         } catch (error) {
+            throwIfUnloaded(signal);
             // Stopped while the prompt was evaluated: node-llama-cpp throws instead of returning.
-            if (abort.signal.aborted) return cancelledBeforeStart(arrived, contextSize);
+            if (signal.aborted) return cancelledBeforeStart(arrived, contextSize);
             if (isMemoryError(error))
                 throw new SidecarError(
                     "outOfMemory",
@@ -606,8 +605,7 @@ export class Engine implements ModelEngine {
                 );
             throw error;
         } finally {
-            cancelListener.dispose();
-            this.running.delete(abort);
+            end();
             chat.dispose({ disposeSequence: false });
         }
     }

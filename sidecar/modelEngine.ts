@@ -8,6 +8,7 @@ import type {
     ModelInfo,
     Sampling,
 } from "./protocol.js";
+import { SidecarError } from "./errors.js";
 import type { CancelSignal } from "./scheduler.js";
 
 export interface ModelEngine {
@@ -57,4 +58,41 @@ export class LoadChain {
         this.last = run.catch(() => undefined);
         return run;
     }
+}
+
+/**
+ * The requests generating now. Stop (their cancellation) aborts one, which ends as stopped; an
+ * unload aborts them all with an error, which they end with: a load replacing the model is not the
+ * user's Stop, and the answer must not look like one.
+ */
+export class RunningRequests {
+    private readonly running = new Set<AbortController>();
+
+    /** The abort signal of a request that starts now; call `end` when it is over. */
+    start(cancel: CancelSignal): { signal: AbortSignal; end: () => void } {
+        const abort = new AbortController();
+        this.running.add(abort);
+        const listener = cancel.onCancellationRequested(() => abort.abort());
+        if (cancel.isCancellationRequested) abort.abort();
+        return {
+            signal: abort.signal,
+            end: () => {
+                listener.dispose();
+                this.running.delete(abort);
+            },
+        };
+    }
+
+    unloaded(): void {
+        const reason = new SidecarError(
+            "modelNotLoaded",
+            "The model was unloaded while answering (another model was loaded, or the model process is stopping): try again.",
+        );
+        for (const abort of this.running) abort.abort(reason);
+    }
+}
+
+/** Throws the error an unload ended the request with; a Stop ends it without one. */
+export function throwIfUnloaded(signal: AbortSignal): void {
+    if (signal.aborted && signal.reason instanceof SidecarError) throw signal.reason;
 }

@@ -31,7 +31,7 @@ import {
 } from "./defaults.js";
 import type { EngineEvents } from "./engine.js";
 import { errorText, SidecarError } from "./errors.js";
-import { LoadChain, type ModelEngine } from "./modelEngine.js";
+import { LoadChain, RunningRequests, throwIfUnloaded, type ModelEngine } from "./modelEngine.js";
 import { RequestScheduler, type CancelSignal } from "./scheduler.js";
 import { checkServerUrl, type ServerEndpoint } from "./serverUrl.js";
 import { SseParser } from "./sse.js";
@@ -113,7 +113,7 @@ export class RemoteEngine implements ModelEngine {
     private connected?: Connected;
     private readonly loads = new LoadChain();
     private readonly scheduler = new RequestScheduler<number>();
-    private readonly running = new Set<AbortController>();
+    private readonly running = new RunningRequests();
     private readonly tokenCache = new Map<string, Token[]>();
     private state: SidecarState = { state: "idle" };
 
@@ -137,7 +137,7 @@ export class RemoteEngine implements ModelEngine {
                 "The model was unloaded before this request started.",
             ),
         );
-        for (const abort of this.running) abort.abort();
+        this.running.unloaded();
         this.setState({ state: "idle" });
     }
 
@@ -491,10 +491,7 @@ export class RemoteEngine implements ModelEngine {
     ): Promise<ChatResult> {
         const { contextSize } = connected.info;
         const maxTokens = Math.max(1, sampling.maxTokens ?? DEFAULT_MAX_TOKENS);
-        const abort = new AbortController();
-        this.running.add(abort);
-        const cancelListener = cancel.onCancellationRequested(() => abort.abort());
-        if (cancel.isCancellationRequested) abort.abort();
+        const { signal, end } = this.running.start(cancel);
         let text = "";
         let firstTokenAt: number | undefined;
         let lastTokenAt = arrived;
@@ -509,17 +506,14 @@ export class RemoteEngine implements ModelEngine {
                             contextSize - answerReserve(maxTokens, contextSize),
                             (m) => this.promptTokens(m, t).length,
                         ),
-                    abort.signal,
+                    signal,
                 );
             } catch (error) {
                 if (error instanceof ContextOverflowError)
                     throw new SidecarError("contextOverflow", error.message);
                 throw error;
             }
-            const prompt = await this.withTokenizer(
-                (t) => this.promptTokens(fit.kept, t),
-                abort.signal,
-            );
+            const prompt = await this.withTokenizer((t) => this.promptTokens(fit.kept, t), signal);
             const generationLimit = Math.max(1, Math.min(maxTokens, contextSize - prompt.length));
             const seed = sampling.seed ?? Math.floor(Math.random() * 2 ** 31);
             const temperature = sampling.temperature ?? DEFAULT_TEMPERATURE;
@@ -559,7 +553,7 @@ export class RemoteEngine implements ModelEngine {
             let usage: CompletionChunk["usage"];
             let finishReason: string | undefined;
             try {
-                const response = await http.send("POST", path, body, undefined, abort.signal);
+                const response = await http.send("POST", path, body, undefined, signal);
                 if (!response.ok || !response.body) await http.json(response, path);
                 const parser = new SseParser();
                 const decoder = new TextDecoder();
@@ -589,15 +583,17 @@ export class RemoteEngine implements ModelEngine {
                 for (const e of parser.end()) handle(e.data, e.event);
                 // A stream that stops without its end (a final chunk, a finish reason) lost the
                 // rest of the answer: say so rather than pass the part off as the whole.
-                if (!abort.signal.aborted && final === undefined && finishReason === undefined)
+                if (!signal.aborted && final === undefined && finishReason === undefined)
                     throw http.cutOff(`the stream ended without the end of the answer`);
             } catch (error) {
-                if (abort.signal.aborted) {
+                throwIfUnloaded(signal);
+                if (signal.aborted) {
                     // Stopped: what came so far is the answer.
                 } else if (error instanceof SidecarError) throw error;
                 else throw http.cutOff(`the connection broke (${errorText(error)})`);
             }
-            const cancelled = abort.signal.aborted;
+            throwIfUnloaded(signal);
+            const cancelled = signal.aborted;
             const limited =
                 final?.stop_type === "limit" || finishReason === "length"
                     ? generationLimit < maxTokens
@@ -643,12 +639,12 @@ export class RemoteEngine implements ModelEngine {
                 contextSize,
             };
         } catch (error) {
-            if (abort.signal.aborted && firstTokenAt === undefined)
+            throwIfUnloaded(signal);
+            if (signal.aborted && firstTokenAt === undefined)
                 return cancelledBeforeStart(arrived, contextSize);
             throw error;
         } finally {
-            cancelListener.dispose();
-            this.running.delete(abort);
+            end();
         }
     }
 

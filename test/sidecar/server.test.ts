@@ -266,6 +266,26 @@ describe("sidecar: a team server (real llama-server on 127.0.0.1)", () => {
         );
     });
 
+    test("a load replacing the server ends a running answer with modelNotLoaded, not as stopped", async () => {
+        let reload: Promise<ModelInfo> | undefined;
+        const answer = sidecar.chat(
+            {
+                conversationId: "replaced",
+                messages: [user("Count forever.")],
+                sampling: endless(3000),
+            },
+            (_text, all) => {
+                if (all.length === 8)
+                    reload = sidecar.request("olmo/load", { server: { url: server.url } });
+            },
+        );
+        await expectRpcError(answer, "modelNotLoaded", /unloaded while answering/);
+        assert.ok(reload, "the load was sent while the answer streamed");
+        const again = await reload;
+        assert.deepEqual({ ...again, loadMs: 0 }, { ...info, loadMs: 0 }, "the same server again");
+        info = again;
+    });
+
     test("a follow-up hits the server's prefix cache; TTFT with and without cache_prompt", async () => {
         const code = Array.from(
             { length: 60 },

@@ -249,6 +249,31 @@ describe("sidecar: the real process over stdio", () => {
         assert.equal(next.result.stopReason, "maxTokens");
     });
 
+    test("a load replacing the model ends a running answer with modelNotLoaded, not as stopped", async () => {
+        const again = {
+            modelPath: info.path,
+            gpu: "cpu" as const,
+            contextSize: info.contextSize,
+            threads: info.threads,
+            sequences: info.sequences,
+        };
+        let reload: Promise<ModelInfo> | undefined;
+        const answer = sidecar.chat(
+            {
+                conversationId: "replaced",
+                messages: [user("Write a very long essay.")],
+                sampling: { ...greedy, maxTokens: 900 },
+            },
+            (_text, all) => {
+                if (all.length === 3) reload = sidecar.request("olmo/load", again);
+            },
+        );
+        await expectRpcError(answer, "modelNotLoaded", /unloaded while answering/);
+        assert.ok(reload, "the load was sent while the answer streamed");
+        info = await reload;
+        assert.equal(info.path, again.modelPath);
+    });
+
     test("forcing the trigger token ends the answer with EOS", async () => {
         const { result } = await sidecar.chat({
             conversationId: "eos",
