@@ -49,8 +49,8 @@ const GENERATION_KILL_SHARE = [0.02, 0.4] as const;
 /**
  * A load kill freezes the sidecar (SIGSTOP) before it reads the load request, stores the question
  * that waits for the load, lets the process run for a random time up to this window, freezes it
- * there and kills it. A load of the tiny model took 0.1 to 5 s on the machines seen; one over
- * before its freeze is tried again with half the window, up to 7 times.
+ * there and kills it. A load of the tiny model took 0.57 s on this 2-core machine when quiet, less
+ * on CI's; one over before its freeze is tried again with half the window, up to 7 times.
  */
 const LOAD_RUN_WINDOW_MS = 300;
 /** How long the status bar is given to show what a frozen process wrote before its freeze. */
