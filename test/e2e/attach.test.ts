@@ -200,13 +200,14 @@ async function attachScenario(t: TestContext, vscode: VSCodeSession, label: stri
         assert.equal(await chat.locator(".attachments:not(.sent) [role=listitem]").count(), 0);
     };
 
-    await step("a binary file is refused with the reason", () =>
-        refused(
+    await step("a binary file is refused with the reason", async () => {
+        await refused(
             "logo",
             "logo.png",
             /^logo\.png looks like a binary file \(it contains NUL bytes\): only text files can be attached\.$/,
-        ),
-    );
+        );
+        await vscode.screenshot(`chat-tools-attach-refused-${label}`);
+    });
 
     await step("a file over the size limit is refused with its size", () =>
         refused("big", "big.log", /^big\.log is 1\.2 MB: files over 1\.0 MB are not attached\.$/),
