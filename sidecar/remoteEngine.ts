@@ -586,9 +586,8 @@ export class RemoteEngine implements ModelEngine {
                 if (!signal.aborted && final === undefined && finishReason === undefined)
                     throw http.cutOff(`the stream ended without the end of the answer`);
             } catch (error) {
-                throwIfUnloaded(signal);
                 if (signal.aborted) {
-                    // Stopped: what came so far is the answer.
+                    // Stopped (an unload throws just below): what came so far is the answer.
                 } else if (error instanceof SidecarError) throw error;
                 else throw http.cutOff(`the connection broke (${errorText(error)})`);
             }
